@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * Records shared by dblat's BPF programs and its user-space collector.
+ * Only fixed-width types: this header is compiled for both targets.
+ */
+#ifndef DBLAT_H
+#define DBLAT_H
+
+#define DBLAT_COMM_LEN 16
+#define DBLAT_CAP_MAX 4096	/* bytes of one syscall buffer copied out (power of 2) */
+#define DBLAT_TAIL_RECS 16	/* framed messages reported beyond the copied bytes */
+#define DBLAT_SNIP 52		/* body bytes copied for each of those messages */
+
+enum dblat_ev_kind {
+	DBLAT_EV_DATA = 1,	/* bytes moved on an adopted PostgreSQL connection */
+	DBLAT_EV_CONN = 2,	/* a connection was adopted: socket identity follows */
+	DBLAT_EV_CLOSE = 3,	/* close() of an adopted connection's fd */
+	DBLAT_EV_EOF = 4,	/* a read returned 0: the peer closed */
+	DBLAT_EV_EXIT = 5,	/* a traced process exited */
+	DBLAT_EV_CONNECT = 6,	/* connect() on a stream socket returned */
+};
+
+enum dblat_dir {
+	DBLAT_DIR_SEND = 0,	/* the process wrote */
+	DBLAT_DIR_RECV = 1,	/* the process read */
+};
+
+enum dblat_role {
+	DBLAT_ROLE_UNKNOWN = 0,
+	DBLAT_ROLE_CLIENT = 1,	/* writes frontend messages, reads backend messages */
+	DBLAT_ROLE_SERVER = 2,	/* reads frontend messages, writes backend messages */
+};
+
+/* Which protocol stream a buffer belongs to. */
+enum dblat_stream {
+	DBLAT_STREAM_FE = 0,	/* frontend: client to server */
+	DBLAT_STREAM_BE = 1,	/* backend: server to client */
+};
+
+enum dblat_ev_flags {
+	DBLAT_F_RESYNC = 1 << 0,	/* framing (re)starts at byte 0 of this buffer */
+	DBLAT_F_TLS = 1 << 1,		/* the connection is encrypted: no bytes, timing only */
+	DBLAT_F_UNTYPED = 1 << 2,	/* buffer starts in the untyped startup phase */
+	DBLAT_F_TAIL_OVERFLOW = 1 << 3,	/* more framed messages than DBLAT_TAIL_RECS */
+	DBLAT_F_LOST = 1 << 4,		/* BPF framing met an impossible header and stopped */
+	DBLAT_F_SSL_ANSWER = 1 << 5,	/* buffer starts with the 1-byte SSL/GSS answer */
+};
+
+/*
+ * A message whose 5-byte header does not lie wholly inside the copied bytes
+ * of its buffer. BPF frames the whole buffer (header hops, not a copy), so
+ * the collector keeps its position on large results and learns the tags,
+ * status bytes and SQLSTATEs that sit past the copy. off may be negative:
+ * the header began in the previous buffer (a header split across reads).
+ */
+struct dblat_tail_rec {
+	__s32 off;		/* offset of the type byte in this buffer */
+	__u32 len;		/* the message's length field (includes itself) */
+	__u8 type;		/* 0 for an untyped startup-phase message */
+	__u8 snip_len;		/* bytes of body in snip */
+	__u16 rows_before;	/* backend DataRows past the copy between the previous record and this one */
+	char snip[DBLAT_SNIP];	/* first bytes of the body */
+};
+
+struct dblat_event {
+	__u64 ts_ns;		/* CLOCK_MONOTONIC, at syscall exit */
+	__u64 conn_id;		/* unique per adopted (process, fd) connection */
+	__u32 tgid;
+	__u32 tid;
+	__s32 fd;
+	__u8 kind;		/* enum dblat_ev_kind */
+	__u8 dir;		/* enum dblat_dir */
+	__u8 role;		/* enum dblat_role */
+	__u8 stream;		/* enum dblat_stream */
+	__u32 total_len;	/* bytes the syscall moved */
+	__u32 cap_len;		/* bytes copied: data[] after the records */
+	__u32 skip_in;		/* leading bytes that continue a message begun earlier */
+	__u16 nrec;		/* struct dblat_tail_rec entries after data[] */
+	__u16 flags;		/* enum dblat_ev_flags */
+	__u32 tail_rows;	/* DataRow messages past the copy (not recorded) */
+	__u32 tail_other;	/* other messages past the copy that did not fit in records */
+	__s32 ret;		/* EV_CONNECT: the syscall's return value */
+	__u32 pad;
+	char comm[DBLAT_COMM_LEN];
+	/* followed by __u8 data[cap_len], padded to 8, then struct dblat_tail_rec[nrec] */
+};
+
+/* Socket identity of an adopted connection: EV_CONN carries this after the header. */
+struct dblat_conn_info {
+	__u16 family;		/* AF_INET, AF_INET6 or AF_UNIX */
+	__u16 lport;		/* host byte order */
+	__u16 rport;
+	__u16 pad;
+	__u8 laddr[16];		/* IPv4 in the first 4 bytes */
+	__u8 raddr[16];
+	__u64 ino;		/* AF_UNIX: this socket's inode */
+	__u64 peer_ino;		/* AF_UNIX: the peer socket's inode */
+	__u64 start_ns;		/* connect() entry time when it was seen, else 0 */
+};
+
+static inline __u32 dblat_data_pad(__u32 n) { return (n + 7) & ~7u; }
+
+/* Counters in the BPF stats array, one slot each. */
+enum dblat_stat {
+	DBLAT_STAT_EVENTS = 0,		/* events written to the ring buffer */
+	DBLAT_STAT_DROPS,		/* events lost: ring buffer full */
+	DBLAT_STAT_ADOPTED,		/* connections recognised as PostgreSQL */
+	DBLAT_STAT_LOST_SYNC,		/* framing lost on a connection */
+	DBLAT_STAT_TAIL_OVERFLOW,	/* buffers with more messages than records */
+	DBLAT_STAT_CONN_FULL,		/* connection table full: connection not traced */
+	DBLAT_STAT_NR,
+};
+
+#endif /* DBLAT_H */
