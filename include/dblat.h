@@ -6,6 +6,10 @@
 #ifndef DBLAT_H
 #define DBLAT_H
 
+#ifndef __bpf__
+#include <linux/types.h>
+#endif
+
 #define DBLAT_COMM_LEN 16
 #define DBLAT_CAP_MAX 4096	/* bytes of one syscall buffer copied out (power of 2) */
 #define DBLAT_TAIL_RECS 16	/* framed messages reported beyond the copied bytes */
@@ -99,6 +103,47 @@ struct dblat_conn_info {
 };
 
 static inline __u32 dblat_data_pad(__u32 n) { return (n + 7) & ~7u; }
+
+/* Startup-phase request codes (the int32 after the length). */
+#define DBLAT_STARTUP_V3 196608u
+#define DBLAT_CANCEL_REQUEST 80877102u
+#define DBLAT_SSL_REQUEST 80877103u
+#define DBLAT_GSSENC_REQUEST 80877104u
+
+/* Values of the BPF `targets` map. */
+enum dblat_target {
+	DBLAT_TARGET_NO = 1,	/* seen, and not traced */
+	DBLAT_TARGET_PID = 2,	/* named with -p, or forked from such a process */
+	DBLAT_TARGET_COMM = 3,	/* its comm matched -c */
+};
+
+/* BPF framing state of one protocol stream of one connection. */
+struct dblat_frame {
+	__u32 skip;		/* body bytes owed to the current message */
+	__u8 part_n;		/* bytes of a split header held in part */
+	__u8 untyped;		/* frontend startup phase */
+	__u8 lost;		/* no known message boundary: resync at a buffer start */
+	__u8 started;		/* a buffer of this stream has been seen */
+	__u8 part[8];
+};
+
+enum dblat_conn_state {
+	DBLAT_CONN_PENDING = 0,	/* a stream socket not yet recognised */
+	DBLAT_CONN_PG = 1,	/* PostgreSQL: traced */
+	DBLAT_CONN_IGNORE = 2,	/* anything else: skipped at the first lookup */
+};
+
+/* Value of the BPF `conns` map, keyed by tgid << 32 | fd. */
+struct dblat_conn {
+	__u64 id;
+	__u8 state;		/* enum dblat_conn_state */
+	__u8 role;		/* enum dblat_role */
+	__u8 tls;		/* encrypted: timing only */
+	__u8 tries;		/* buffers seen before it was recognised */
+	__u8 be_expect_answer;	/* next backend byte answers SSLRequest/GSSENCRequest */
+	__u8 pad[3];
+	struct dblat_frame fr[2];
+};
 
 /* Counters in the BPF stats array, one slot each. */
 enum dblat_stat {

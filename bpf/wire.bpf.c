@@ -1,0 +1,999 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * PostgreSQL wire tracing from syscall tracepoints.
+ *
+ * Every hook is a syscall *exit* tracepoint: at exit the saved user
+ * registers still hold the call's arguments (fd, buffer, count), so one hit
+ * per syscall is enough, and a read's bytes are in the buffer by then.
+ * Sockets are recognised as PostgreSQL by what they carry (a startup packet
+ * or a well-formed message), never by port, and every other fd is cached as
+ * ignored after one look so the common case costs one hash lookup.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+#include "dblat.h"
+#include "wire.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+const volatile bool filter_targets = false;	/* trace only tgids in `targets` */
+const volatile __u32 self_tgid = 0;
+const volatile __u32 cap_fe = 4096;		/* bytes copied of frontend buffers */
+const volatile __u32 cap_be = 512;		/* bytes copied of backend buffers */
+const volatile __u64 wakeup_bytes = 1 << 20;	/* wake the consumer past this backlog */
+
+__u64 next_conn_id = 1;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);		/* tgid << 32 | fd */
+	__type(value, struct dblat_conn);
+} conns SEC(".maps");
+
+/* tgid -> enum dblat_target; filled by user space (-p) and on fork. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u8);
+} targets SEC(".maps");
+
+struct comm_key {
+	char comm[DBLAT_COMM_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct comm_key);
+	__type(value, __u8);
+} target_comms SEC(".maps");
+
+/* tgids that own at least one adopted connection: they get an EXIT event. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u32);
+} procs SEC(".maps");
+
+struct connect_start {
+	__u64 ts;
+	__s32 fd;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);		/* tid */
+	__type(value, struct connect_start);
+} connecting SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);	/* resized by user space */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DBLAT_STAT_NR);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+#define DATA_AREA (2 * DBLAT_CAP_MAX)	/* slack lets masked offsets + sizes stay in bounds */
+#define DATA_MASK (DATA_AREA - 1)
+#define REC_AREA (DBLAT_TAIL_RECS * sizeof(struct dblat_tail_rec))
+
+struct scratch {
+	struct dblat_event ev;
+	__u8 data[DATA_AREA + REC_AREA];
+	struct dblat_tail_rec recs[DBLAT_TAIL_RECS];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch_map SEC(".maps");
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline __u64 rb_flags(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > wakeup_bytes ?
+		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void emit(void *data, __u64 size)
+{
+	if (bpf_ringbuf_output(&events, data, size, rb_flags()))
+		stat_inc(DBLAT_STAT_DROPS);
+	else
+		stat_inc(DBLAT_STAT_EVENTS);
+}
+
+/* ---- who is traced ---- */
+
+static __always_inline bool is_target(__u32 tgid)
+{
+	__u8 *t, v;
+	struct comm_key ck = {};
+
+	if (tgid == self_tgid)
+		return false;
+	if (!filter_targets)
+		return true;
+	t = bpf_map_lookup_elem(&targets, &tgid);
+	if (t)
+		return *t != DBLAT_TARGET_NO;
+	/* First sight of this tgid: decide by comm once, cache the answer. */
+	bpf_get_current_comm(ck.comm, sizeof(ck.comm));
+	v = bpf_map_lookup_elem(&target_comms, &ck) ? DBLAT_TARGET_COMM : DBLAT_TARGET_NO;
+	bpf_map_update_elem(&targets, &tgid, &v, BPF_NOEXIST);
+	return v != DBLAT_TARGET_NO;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(dbl_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid = parent->tgid, ctgid = child->tgid;
+	__u8 *t, v = DBLAT_TARGET_PID;
+
+	if (!filter_targets || ptgid == ctgid)
+		return 0;
+	t = bpf_map_lookup_elem(&targets, &ptgid);
+	if (t && *t == DBLAT_TARGET_PID)
+		bpf_map_update_elem(&targets, &ctgid, &v, BPF_ANY);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(dbl_exec, struct task_struct *p)
+{
+	__u32 tgid = p->tgid;
+	__u8 *t;
+
+	if (!filter_targets)
+		return 0;
+	/* A new program may carry a target comm: decide again at its next syscall. */
+	t = bpf_map_lookup_elem(&targets, &tgid);
+	if (t && *t != DBLAT_TARGET_PID)
+		bpf_map_delete_elem(&targets, &tgid);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(dbl_exit, struct task_struct *p)
+{
+	__u32 tgid = p->tgid;
+	struct dblat_event ev = {};
+
+	if (p->pid != tgid)
+		return 0;
+	if (filter_targets) {
+		__u8 *t = bpf_map_lookup_elem(&targets, &tgid);
+
+		if (t && *t != DBLAT_TARGET_PID)
+			bpf_map_delete_elem(&targets, &tgid);
+	}
+	if (!bpf_map_lookup_elem(&procs, &tgid))
+		return 0;
+	bpf_map_delete_elem(&procs, &tgid);
+	ev.kind = DBLAT_EV_EXIT;
+	ev.ts_ns = bpf_ktime_get_ns();
+	ev.tgid = tgid;
+	ev.tid = p->pid;
+	bpf_probe_read_kernel_str(ev.comm, sizeof(ev.comm), p->comm);
+	emit(&ev, sizeof(ev));
+	return 0;
+}
+
+/* ---- sockets ---- */
+
+static __always_inline struct file *fd_file(struct task_struct *task, int fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fdarr;
+	struct file *f = NULL;
+
+	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fdarr = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&f, sizeof(f), &fdarr[fd]);
+	return f;
+}
+
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+
+/* The stream socket behind fd, if it is INET, INET6 or UNIX. */
+static __always_inline struct sock *fd_stream_sock(int fd, struct file **filep)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct file *f = fd_file(task, fd);
+	struct socket *sock;
+	struct sock *sk;
+	__u16 family;
+
+	if (!f)
+		return NULL;
+	if ((BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return NULL;
+	sock = BPF_CORE_READ(f, private_data);
+	if (!sock || BPF_CORE_READ(sock, type) != 1 /* SOCK_STREAM */)
+		return NULL;
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return NULL;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != 1 /* AF_UNIX */ && family != 2 /* AF_INET */ && family != 10 /* AF_INET6 */)
+		return NULL;
+	if (filep)
+		*filep = f;
+	return sk;
+}
+
+static __always_inline void fill_conn_info(struct dblat_conn_info *ci, struct sock *sk, struct file *f)
+{
+	ci->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (ci->family == 2) {
+		ci->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+		ci->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		BPF_CORE_READ_INTO(ci->laddr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO(ci->raddr, sk, __sk_common.skc_daddr);
+	} else if (ci->family == 10) {
+		ci->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+		ci->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+		BPF_CORE_READ_INTO(ci->laddr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(ci->raddr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+	} else {
+		struct unix_sock *u = (struct unix_sock *)sk;
+		struct sock *peer = BPF_CORE_READ(u, peer);
+
+		ci->ino = BPF_CORE_READ(f, f_inode, i_ino);
+		if (peer)
+			ci->peer_ino = BPF_CORE_READ(peer, sk_socket, file, f_inode, i_ino);
+	}
+}
+
+/* ---- protocol framing ---- */
+
+static __always_inline bool fe_type(__u8 t)
+{
+	switch (t) {
+	case 'B': case 'C': case 'D': case 'E': case 'F': case 'H': case 'P':
+	case 'Q': case 'S': case 'X': case 'c': case 'd': case 'f': case 'p':
+		return true;
+	}
+	return false;
+}
+
+static __always_inline bool be_type(__u8 t)
+{
+	switch (t) {
+	case '1': case '2': case '3': case 'A': case 'C': case 'D': case 'E':
+	case 'G': case 'H': case 'I': case 'K': case 'N': case 'R': case 'S':
+	case 'T': case 'V': case 'W': case 'Z': case 'c': case 'd': case 'n':
+	case 's': case 't': case 'v':
+		return true;
+	}
+	return false;
+}
+
+static __always_inline bool type_ok(int stream, __u8 t)
+{
+	return stream == DBLAT_STREAM_FE ? fe_type(t) : be_type(t);
+}
+
+static __always_inline __u32 be32(const __u8 *p)
+{
+	return ((__u32)p[0] << 24) | ((__u32)p[1] << 16) | ((__u32)p[2] << 8) | p[3];
+}
+
+#define MAX_MSG_LEN (1u << 30)
+#define MAX_STARTUP_LEN 10000
+
+static __always_inline bool startup_code_ok(__u32 code)
+{
+	return code == DBLAT_STARTUP_V3 || code == DBLAT_SSL_REQUEST ||
+	       code == DBLAT_GSSENC_REQUEST || code == DBLAT_CANCEL_REQUEST;
+}
+
+/* A source of stream bytes: up to 4 user segments (1 for read/write). */
+struct segs {
+	__u64 base[4];
+	__u32 len[4];
+	__u32 n;
+};
+
+/*
+ * The segment readers are global functions: the verifier checks them once,
+ * not at every inlined call site (four segments times every call site in the
+ * framing loop is more states than it allows).
+ */
+struct hdrbuf {
+	__u8 b[16];
+};
+
+__noinline int seg_read(const struct segs *s, __u32 off, struct hdrbuf *dst, __u32 n)
+{
+	__u32 i, pos = 0, in;
+
+	if (!s || !dst || n > 8)
+		return -1;
+	for (i = 0; i < 4; i++) {
+		if (i >= s->n)
+			break;
+		if (off < pos + s->len[i]) {
+			in = off - pos;
+			if (in + n > s->len[i])
+				return -1;
+			barrier_var(n);
+			n &= 15;
+			return bpf_probe_read_user(dst->b, n, (void *)(s->base[i] + in));
+		}
+		pos += s->len[i];
+	}
+	return -1;
+}
+
+/* Copies up to n (<= DBLAT_SNIP) body bytes at off into r->snip; returns the count. */
+__noinline int seg_read_snip(const struct segs *s, __u32 off, struct dblat_tail_rec *r, __u32 n)
+{
+	__u32 i, pos = 0, in, avail;
+
+	if (!s || !r)
+		return 0;
+	for (i = 0; i < 4; i++) {
+		if (i >= s->n)
+			break;
+		if (off < pos + s->len[i]) {
+			in = off - pos;
+			avail = s->len[i] - in;
+			if (n > avail)
+				n = avail;
+			barrier_var(n);
+			n &= 63;
+			if (n > DBLAT_SNIP)
+				n = DBLAT_SNIP;
+			return bpf_probe_read_user(r->snip, n, (void *)(s->base[i] + in)) ? 0 : (int)n;
+		}
+		pos += s->len[i];
+	}
+	return 0;
+}
+
+struct walk {
+	struct segs segs;
+	struct dblat_frame fr;		/* this stream's state, written back after the walk */
+	__u8 expect_answer;		/* an SSLRequest went by: the backend answers next */
+	__u32 total;
+	__u32 cap;
+	__s32 off;			/* next header position */
+	__u32 rows_since_rec;
+	__u32 tail_rows;
+	__u32 tail_other;
+	__u16 nrec;
+	__u16 flags;
+	int stream;
+	bool done;
+};
+
+/* Read n (<= 8) header bytes at off: from the copy when it is there. */
+static __always_inline int hdr_read(struct walk *w, struct scratch *sc, __u32 off, struct hdrbuf *dst, __u32 n)
+{
+	if (n > 8)
+		return -1;
+	if (off + n <= w->cap) {
+		/* The copy area has slack: read 8 and let the caller use n. */
+		__builtin_memcpy(dst->b, &sc->data[off & (DBLAT_CAP_MAX - 1)], 8);
+		return 0;
+	}
+	return seg_read(&w->segs, off, dst, n);
+}
+
+static __always_inline void add_rec(struct walk *w, struct scratch *sc, __s32 off, __u32 len, __u8 type, __u32 hdr_len)
+{
+	struct dblat_tail_rec *r;
+	__u32 idx = w->nrec, body = off + hdr_len, n = 0;
+
+	if (w->stream == DBLAT_STREAM_BE && type == 'D') {
+		w->rows_since_rec++;
+		w->tail_rows++;
+		return;
+	}
+	if (idx >= DBLAT_TAIL_RECS) {
+		w->tail_other++;
+		w->flags |= DBLAT_F_TAIL_OVERFLOW;
+		return;
+	}
+	r = &sc->recs[idx & (DBLAT_TAIL_RECS - 1)];
+	r->off = off;
+	r->len = len;
+	r->type = type;
+	r->rows_before = w->rows_since_rec > 0xffff ? 0xffff : w->rows_since_rec;
+	w->rows_since_rec = 0;
+	if (len > 4 && body < w->total) {
+		n = len - 4;
+		if (n > w->total - body)
+			n = w->total - body;
+		if (n > DBLAT_SNIP)
+			n = DBLAT_SNIP;
+		n = seg_read_snip(&w->segs, body, r, n);
+	}
+	r->snip_len = n;
+	w->nrec = idx + 1;
+}
+
+/* One message header: a global function, so the verifier checks it once. */
+__noinline long walk_one(struct walk *w)
+{
+	struct dblat_frame *fr;
+	struct scratch *sc;
+	__u32 zero = 0, hdr_len, len, code = 0, have;
+	struct hdrbuf hb = {}, rest = {}, cb = {};
+	__u8 *hdr = hb.b, t = 0;
+	__s32 off, end;
+
+	if (!w)
+		return 1;
+	fr = &w->fr;
+	off = w->off;
+	sc = bpf_map_lookup_elem(&scratch_map, &zero);
+	if (!sc || off >= (__s32)w->total)
+		return 1;
+	hdr_len = fr->untyped ? 4 : 5;
+
+	if (fr->part_n) {
+		/* A header split across buffers: finish it from this one. */
+		__u32 need = hdr_len - fr->part_n, k;
+
+		if (need > 4 || need == 0)
+			goto lost;
+		if (w->total < need) {
+			if (hdr_read(w, sc, 0, &hb, w->total))
+				goto lost;
+			for (k = 0; k < 4; k++)
+				if (k < w->total && fr->part_n + k < 8)
+					fr->part[(fr->part_n + k) & 7] = hdr[k & 7];
+			fr->part_n += w->total;
+			return 1;
+		}
+		if (hdr_read(w, sc, 0, &rest, need))
+			goto lost;
+		{
+			__u64 r = *(__u64 *)rest.b;	/* x86 is little-endian: byte i is bits 8i.. */
+
+			for (k = 0; k < 8; k++)
+				hdr[k] = k < fr->part_n ? fr->part[k] :
+					 (__u8)(r >> (((k - fr->part_n) & 7) * 8));
+		}
+		off = -(__s32)fr->part_n;
+		fr->part_n = 0;
+	} else {
+		have = w->total - off;
+		if (have < hdr_len) {
+			__u32 k;
+
+			if (hdr_read(w, sc, off, &hb, have))
+				goto lost;
+			for (k = 0; k < 8; k++)
+				fr->part[k] = hdr[k];
+			fr->part_n = have;
+			return 1;
+		}
+		if (hdr_read(w, sc, off, &hb, hdr_len))
+			goto lost;
+	}
+
+	if (fr->untyped) {
+		len = be32(hdr);
+		if (len < 8 || len > MAX_STARTUP_LEN)
+			goto lost;
+		if (off + 8 <= (__s32)w->total) {
+			if (hdr_read(w, sc, off + 4, &cb, 4) == 0)
+				code = be32(cb.b);
+		}
+		if (off < 0 || off + 4 > (__s32)w->cap)
+			add_rec(w, sc, off, len, 0, 4);
+		if (code == DBLAT_STARTUP_V3 || (!code && len > 16))
+			fr->untyped = 0;
+		else if (code == DBLAT_SSL_REQUEST || code == DBLAT_GSSENC_REQUEST || (!code && len == 8))
+			w->expect_answer = 1;
+		end = off + len;
+	} else {
+		t = hdr[0];
+		len = be32(&hdr[1]);
+		if (len < 4 || len > MAX_MSG_LEN || !type_ok(w->stream, t))
+			goto lost;
+		if (off < 0 || off + 5 > (__s32)w->cap)
+			add_rec(w, sc, off, len, t, 5);
+		end = off + 1 + len;
+	}
+	if (end >= (__s32)w->total) {
+		fr->skip = end - w->total;
+		return 1;
+	}
+	w->off = end;
+	return 0;
+lost:
+	fr->lost = 1;
+	fr->part_n = 0;
+	fr->skip = 0;
+	w->flags |= DBLAT_F_LOST;
+	stat_inc(DBLAT_STAT_LOST_SYNC);
+	return 1;
+}
+
+static long walk_step(__u32 i, void *arg)
+{
+	return walk_one(arg) ? 1 : 0;
+}
+
+#define MAX_HOPS 65536
+
+/*
+ * Decide whether a buffer can start a PostgreSQL stream: a startup packet,
+ * or a typed message whose successor (when it lies in the buffer) is also
+ * well formed. Returns the stream the bytes belong to, or -1.
+ */
+static __always_inline int classify(struct scratch *sc, __u32 cap, __u32 total, int dir, bool *untyped)
+{
+	__u8 *d = sc->data;
+	__u32 len, len2, code;
+	__u8 t, t2;
+	int stream;
+
+	*untyped = false;
+	if (cap < 5)
+		return -1;
+	len = be32(d);
+	if (cap >= 8 && len >= 8 && len <= MAX_STARTUP_LEN) {
+		code = be32(d + 4);
+		if (startup_code_ok(code)) {
+			*untyped = true;
+			return DBLAT_STREAM_FE;
+		}
+	}
+	t = d[0];
+	len = be32(d + 1);
+	if (len < 4 || len > (16u << 20))
+		return -1;
+	if (fe_type(t) && !be_type(t))
+		stream = DBLAT_STREAM_FE;
+	else if (be_type(t) && !fe_type(t))
+		stream = DBLAT_STREAM_BE;
+	else if (fe_type(t)) {
+		/* Ambiguous type byte: a postgres process reads frontend messages. */
+		char comm[DBLAT_COMM_LEN] = {};
+		bool server;
+
+		bpf_get_current_comm(comm, sizeof(comm));
+		server = comm[0] == 'p' && comm[1] == 'o' && comm[2] == 's' && comm[3] == 't' &&
+			 comm[4] == 'g' && comm[5] == 'r' && comm[6] == 'e' && comm[7] == 's';
+		stream = (server == (dir == DBLAT_DIR_RECV)) ? DBLAT_STREAM_FE : DBLAT_STREAM_BE;
+	} else
+		return -1;
+	if (1 + len + 5 <= cap) {
+		__u32 o = (1 + len) & DATA_MASK;
+
+		t2 = d[o];
+		len2 = be32(&d[(o + 1) & DATA_MASK]);
+		if (!type_ok(stream, t2) || len2 < 4 || len2 > MAX_MSG_LEN)
+			return -1;
+	} else if (1 + len < total && 1 + len + 5 > cap && cap == total) {
+		return -1;
+	}
+	return stream;
+}
+
+static __always_inline __u32 copy_segs(struct scratch *sc, const struct segs *s, __u32 cap)
+{
+	__u32 i, got = 0;
+
+	for (i = 0; i < 4; i++) {
+		__u32 n;
+
+		if (i >= s->n || got >= cap)
+			break;
+		n = s->len[i];
+		if (n > cap - got)
+			n = cap - got;
+		barrier_var(n);
+		n &= 2 * DBLAT_CAP_MAX - 1;
+		if (n > DBLAT_CAP_MAX)
+			n = DBLAT_CAP_MAX;
+		if (bpf_probe_read_user(&sc->data[got & (DBLAT_CAP_MAX - 1)], n, (void *)s->base[i]))
+			break;
+		got += n;
+	}
+	return got;
+}
+
+static __always_inline void on_data(int dir, int fd, struct segs *segs, long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, zero = 0, cap, total = ret, i;
+	__u64 key = ((__u64)tgid << 32) | (__u32)fd;
+	struct dblat_conn *c, nc = {};
+	struct scratch *sc;
+	struct dblat_frame *fr;
+	struct walk w = {};
+	struct file *f = NULL;
+	struct sock *sk;
+	bool untyped = false, fresh = false;
+	int stream;
+
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (c && c->state == DBLAT_CONN_IGNORE)
+		return;
+	if (!c) {
+		if (!is_target(tgid))
+			return;
+		sk = fd_stream_sock(fd, &f);
+		nc.state = sk ? DBLAT_CONN_PENDING : DBLAT_CONN_IGNORE;
+		bpf_map_update_elem(&conns, &key, &nc, BPF_ANY);
+		if (!sk)
+			return;
+		c = bpf_map_lookup_elem(&conns, &key);
+		if (!c)
+			return;
+	}
+	if (ret <= 0) {
+		if (ret == 0 && dir == DBLAT_DIR_RECV && c->state == DBLAT_CONN_PG) {
+			struct dblat_event ev = {};
+
+			ev.kind = DBLAT_EV_EOF;
+			ev.ts_ns = bpf_ktime_get_ns();
+			ev.conn_id = c->id;
+			ev.tgid = tgid;
+			ev.tid = (__u32)id;
+			ev.fd = fd;
+			ev.role = c->role;
+			emit(&ev, sizeof(ev));
+		}
+		return;
+	}
+
+	sc = bpf_map_lookup_elem(&scratch_map, &zero);
+	if (!sc)
+		return;
+
+	if (c->state == DBLAT_CONN_PENDING) {
+		__u32 peek = total < 64 ? total : 64;
+
+		peek = copy_segs(sc, segs, peek);
+		stream = classify(sc, peek, total, dir, &untyped);
+		if (stream < 0) {
+			if (++c->tries >= 8)
+				c->state = DBLAT_CONN_IGNORE;
+			return;
+		}
+		c->state = DBLAT_CONN_PG;
+		c->id = __sync_fetch_and_add(&next_conn_id, 1);
+		c->role = (stream == DBLAT_STREAM_FE) == (dir == DBLAT_DIR_SEND) ?
+			DBLAT_ROLE_CLIENT : DBLAT_ROLE_SERVER;
+		c->fr[stream & 1].untyped = untyped;
+		fresh = true;
+		stat_inc(DBLAT_STAT_ADOPTED);
+		bpf_map_update_elem(&procs, &tgid, &zero, BPF_NOEXIST);
+
+		/* Tell user space who this connection is before its first bytes. */
+		sk = fd_stream_sock(fd, &f);
+		__builtin_memset(&sc->ev, 0, sizeof(sc->ev));
+		sc->ev.kind = DBLAT_EV_CONN;
+		sc->ev.ts_ns = bpf_ktime_get_ns();
+		sc->ev.conn_id = c->id;
+		sc->ev.tgid = tgid;
+		sc->ev.tid = (__u32)id;
+		sc->ev.fd = fd;
+		sc->ev.role = c->role;
+		bpf_get_current_comm(sc->ev.comm, sizeof(sc->ev.comm));
+		if (sk) {
+			struct dblat_conn_info *ci = (void *)sc->data;
+			struct connect_start *cs;
+			__u32 tid = (__u32)id;
+
+			__builtin_memset(ci, 0, sizeof(*ci));
+			fill_conn_info(ci, sk, f);
+			cs = bpf_map_lookup_elem(&connecting, &tid);
+			if (cs && cs->fd == fd)
+				ci->start_ns = cs->ts;
+		}
+		emit(sc, sizeof(sc->ev) + sizeof(struct dblat_conn_info));
+	}
+
+	stream = (c->role == DBLAT_ROLE_CLIENT) == (dir == DBLAT_DIR_SEND) ?
+		DBLAT_STREAM_FE : DBLAT_STREAM_BE;
+	fr = &c->fr[stream & 1];
+
+	__builtin_memset(&sc->ev, 0, sizeof(sc->ev));
+	sc->ev.kind = DBLAT_EV_DATA;
+	sc->ev.ts_ns = bpf_ktime_get_ns();
+	sc->ev.conn_id = c->id;
+	sc->ev.tgid = tgid;
+	sc->ev.tid = (__u32)id;
+	sc->ev.fd = fd;
+	sc->ev.dir = dir;
+	sc->ev.role = c->role;
+	sc->ev.stream = stream;
+	sc->ev.total_len = total;
+	bpf_get_current_comm(sc->ev.comm, sizeof(sc->ev.comm));
+
+	if (c->tls) {
+		sc->ev.flags = DBLAT_F_TLS;
+		emit(sc, sizeof(sc->ev));
+		return;
+	}
+
+	cap = stream == DBLAT_STREAM_FE ? cap_fe : cap_be;
+	if (cap > total)
+		cap = total;
+	if (cap > DBLAT_CAP_MAX)
+		cap = DBLAT_CAP_MAX;
+	cap = copy_segs(sc, segs, cap);
+	sc->ev.cap_len = cap;
+
+	w.segs = *segs;
+	w.total = total;
+	w.cap = cap;
+	w.stream = stream;
+
+	if (!fr->started || fr->lost) {
+		/* (Re)start framing only where a buffer starts with a message. */
+		if (!fresh) {
+			bool ut = false;
+
+			if (classify(sc, cap, total, dir, &ut) != stream) {
+				w.flags |= DBLAT_F_LOST;
+				goto out;
+			}
+			fr->untyped = ut;
+		}
+		fr->started = 1;
+		fr->lost = 0;
+		fr->skip = 0;
+		fr->part_n = 0;
+		w.flags |= DBLAT_F_RESYNC;
+	}
+	if (fr->untyped)
+		w.flags |= DBLAT_F_UNTYPED;
+
+	sc->ev.skip_in = fr->skip < total ? fr->skip : total;
+	if (fr->skip >= total) {
+		fr->skip -= total;
+		goto out;
+	}
+	w.off = fr->skip;
+	fr->skip = 0;
+
+	if (stream == DBLAT_STREAM_BE && c->be_expect_answer && w.off == 0) {
+		__u8 a = sc->data[0];
+
+		c->be_expect_answer = 0;
+		w.flags |= DBLAT_F_SSL_ANSWER;
+		if (a == 'S' || a == 'G') {
+			c->tls = 1;
+			goto out;
+		}
+		if (a == 'N')
+			w.off = 1;
+	}
+
+	w.fr = *fr;
+	bpf_loop(MAX_HOPS, walk_step, &w, 0);
+	*fr = w.fr;
+	if (w.expect_answer)
+		c->be_expect_answer = 1;
+
+out:
+	sc->ev.flags |= w.flags;
+	sc->ev.nrec = w.nrec;
+	sc->ev.tail_rows = w.tail_rows;
+	sc->ev.tail_other = w.tail_other;
+	if (w.flags & DBLAT_F_TAIL_OVERFLOW)
+		stat_inc(DBLAT_STAT_TAIL_OVERFLOW);
+	{
+		__u32 pad = dblat_data_pad(cap) & (DATA_AREA - 1);
+		__u32 rb = (w.nrec & (DBLAT_TAIL_RECS * 2 - 1)) * sizeof(struct dblat_tail_rec);
+
+		if (rb > REC_AREA)
+			rb = REC_AREA;
+		barrier_var(rb);
+		if (rb)
+			bpf_probe_read_kernel(&sc->data[pad], rb, sc->recs);
+		emit(sc, (sizeof(sc->ev) + pad + rb) & (sizeof(*sc) - 1));
+	}
+	(void)i;
+}
+
+/* ---- syscall hooks: arguments come from the saved user registers ---- */
+
+static __always_inline struct pt_regs *uregs(void)
+{
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
+static __always_inline void one_seg(struct segs *s, __u64 buf, long ret)
+{
+	s->base[0] = buf;
+	s->len[0] = ret > 0 ? ret : 0;
+	s->n = 1;
+}
+
+/* Fill segments from a user iovec array, clipped to the bytes moved. */
+static __always_inline void iov_segs(struct segs *s, const struct iovec *iov, __u64 cnt, long ret)
+{
+	__u64 left = ret > 0 ? ret : 0;
+	__u32 i;
+
+	s->n = 0;
+	for (i = 0; i < 4; i++) {
+		struct iovec v;
+
+		if (i >= cnt || !left)
+			break;
+		if (bpf_probe_read_user(&v, sizeof(v), &iov[i]))
+			break;
+		s->base[i] = (__u64)v.iov_base;
+		s->len[i] = v.iov_len < left ? v.iov_len : left;
+		left -= s->len[i];
+		s->n = i + 1;
+	}
+}
+
+static __always_inline int data_hook(int dir, int vec, long ret)
+{
+	struct pt_regs *r = uregs();
+	int fd = BPF_CORE_READ(r, di);
+	__u64 a1 = BPF_CORE_READ(r, si);
+	struct segs s = {};
+
+	if (ret < 0)
+		return 0;
+	if (vec == 0) {
+		one_seg(&s, a1, ret);
+	} else if (vec == 1) {
+		iov_segs(&s, (const struct iovec *)a1, BPF_CORE_READ(r, dx), ret);
+	} else {
+		struct user_msghdr mh;
+
+		if (bpf_probe_read_user(&mh, sizeof(mh), (void *)a1))
+			return 0;
+		iov_segs(&s, mh.msg_iov, mh.msg_iovlen, ret);
+	}
+	on_data(dir, fd, &s, ret);
+	return 0;
+}
+
+#define MSG_PEEK 2
+
+static __always_inline bool peeked(int flags_reg)
+{
+	struct pt_regs *r = uregs();
+	long flags = flags_reg == 3 ? BPF_CORE_READ(r, r10) : BPF_CORE_READ(r, dx);
+
+	return flags & MSG_PEEK;
+}
+
+SEC("tracepoint/syscalls/sys_exit_read")
+int dbl_read(struct trace_event_raw_sys_exit *ctx) { return data_hook(DBLAT_DIR_RECV, 0, ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_exit_write")
+int dbl_write(struct trace_event_raw_sys_exit *ctx) { return data_hook(DBLAT_DIR_SEND, 0, ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_exit_recvfrom")
+int dbl_recvfrom(struct trace_event_raw_sys_exit *ctx)
+{
+	if (peeked(3))
+		return 0;
+	return data_hook(DBLAT_DIR_RECV, 0, ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendto")
+int dbl_sendto(struct trace_event_raw_sys_exit *ctx) { return data_hook(DBLAT_DIR_SEND, 0, ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_exit_readv")
+int dbl_readv(struct trace_event_raw_sys_exit *ctx) { return data_hook(DBLAT_DIR_RECV, 1, ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_exit_writev")
+int dbl_writev(struct trace_event_raw_sys_exit *ctx) { return data_hook(DBLAT_DIR_SEND, 1, ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_exit_recvmsg")
+int dbl_recvmsg(struct trace_event_raw_sys_exit *ctx)
+{
+	if (peeked(2))
+		return 0;
+	return data_hook(DBLAT_DIR_RECV, 2, ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_sendmsg")
+int dbl_sendmsg(struct trace_event_raw_sys_exit *ctx) { return data_hook(DBLAT_DIR_SEND, 2, ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int dbl_close(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	int fd = ctx->args[0];
+	__u64 key = (id & ~0xffffffffull) | (__u32)fd;
+	struct dblat_conn *c = bpf_map_lookup_elem(&conns, &key);
+	struct dblat_event ev = {};
+
+	if (!c)
+		return 0;
+	if (c->state == DBLAT_CONN_PG) {
+		ev.kind = DBLAT_EV_CLOSE;
+		ev.ts_ns = bpf_ktime_get_ns();
+		ev.conn_id = c->id;
+		ev.tgid = id >> 32;
+		ev.tid = (__u32)id;
+		ev.fd = fd;
+		ev.role = c->role;
+		emit(&ev, sizeof(ev));
+	}
+	bpf_map_delete_elem(&conns, &key);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int dbl_connect_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+	struct connect_start cs = { .ts = bpf_ktime_get_ns(), .fd = ctx->args[0] };
+
+	if (!is_target(id >> 32))
+		return 0;
+	bpf_map_update_elem(&connecting, &tid, &cs, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int dbl_connect_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id, zero = 0;
+	struct connect_start *cs = bpf_map_lookup_elem(&connecting, &tid);
+	struct scratch *sc;
+	struct dblat_conn_info *ci;
+	struct file *f = NULL;
+	struct sock *sk;
+	__u64 key;
+
+	if (!cs)
+		return 0;
+	/* A reused fd number starts a new connection. */
+	key = (id & ~0xffffffffull) | (__u32)cs->fd;
+	bpf_map_delete_elem(&conns, &key);
+	sk = fd_stream_sock(cs->fd, &f);
+	sc = bpf_map_lookup_elem(&scratch_map, &zero);
+	if (!sk || !sc)
+		return 0;
+	__builtin_memset(&sc->ev, 0, sizeof(sc->ev));
+	sc->ev.kind = DBLAT_EV_CONNECT;
+	sc->ev.ts_ns = bpf_ktime_get_ns();
+	sc->ev.tgid = id >> 32;
+	sc->ev.tid = tid;
+	sc->ev.fd = cs->fd;
+	sc->ev.ret = ctx->ret;
+	bpf_get_current_comm(sc->ev.comm, sizeof(sc->ev.comm));
+	ci = (void *)sc->data;
+	__builtin_memset(ci, 0, sizeof(*ci));
+	fill_conn_info(ci, sk, f);
+	ci->start_ns = cs->ts;
+	emit(sc, sizeof(sc->ev) + sizeof(*ci));
+	/* Keep the start for the adoption of this fd; EINPROGRESS completes later. */
+	return 0;
+}

@@ -1,0 +1,554 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "collector.h"
+#include "pgwire.h"
+#include "fingerprint.h"
+
+#define CONN_HASH 4096
+#define MAX_PENDING 4096
+#define FP_BUF 8192
+
+/* A frontend message still waiting for its answer. */
+struct pending {
+	char type;		/* frontend type: Q P B D E C S F */
+	uint32_t fp;
+	uint64_t ts;		/* when it was sent (client) or read (server) */
+	uint64_t batch_ts;	/* first message of its batch */
+	uint64_t rows;
+	bool error;
+	char sqlstate[6];
+};
+
+struct name_fp {
+	char *name;
+	uint32_t fp;
+	struct name_fp *next;
+};
+
+struct conn {
+	uint64_t id;
+	uint32_t tgid;
+	int32_t fd;
+	uint8_t role;
+	bool dead;
+	char comm[DBLAT_COMM_LEN];
+	struct dblat_conn_info info;
+	struct pg_framer fr;
+	struct name_fp *stmts;	/* prepared statement name -> fingerprint */
+	struct name_fp *portals;
+	struct pending *q;	/* ring of pending requests */
+	uint32_t qhead, qlen, qcap;
+	uint64_t batch_ts;
+	uint64_t last_done;
+	char txn;		/* last ReadyForQuery status */
+	struct conn *next;
+};
+
+struct collector {
+	struct summary *sum;
+	struct conn *hash[CONN_HASH];
+	uint32_t nconns;
+	collector_reject_fn reject;
+	void *reject_ctx;
+	uint32_t fp_unknown_stmt;
+	char fpbuf[FP_BUF];
+};
+
+struct collector *collector_new(struct summary *sum, collector_reject_fn reject, void *ctx)
+{
+	struct collector *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->sum = sum;
+	c->reject = reject;
+	c->reject_ctx = ctx;
+	c->fp_unknown_stmt = summary_intern(sum, "<prepared statement: Parse not seen>", 36);
+	return c;
+}
+
+static void names_free(struct name_fp **l)
+{
+	struct name_fp *n, *nx;
+
+	for (n = *l; n; n = nx) {
+		nx = n->next;
+		free(n->name);
+		free(n);
+	}
+	*l = NULL;
+}
+
+static void conn_free(struct conn *k)
+{
+	pg_framer_free(&k->fr);
+	names_free(&k->stmts);
+	names_free(&k->portals);
+	free(k->q);
+	free(k);
+}
+
+void collector_free(struct collector *c)
+{
+	uint32_t i;
+	struct conn *k, *nx;
+
+	if (!c)
+		return;
+	for (i = 0; i < CONN_HASH; i++)
+		for (k = c->hash[i]; k; k = nx) {
+			nx = k->next;
+			conn_free(k);
+		}
+	free(c);
+}
+
+uint32_t collector_nconns(const struct collector *c)
+{
+	return c->nconns;
+}
+
+static struct conn *conn_find(struct collector *c, uint64_t id)
+{
+	struct conn *k;
+
+	for (k = c->hash[id & (CONN_HASH - 1)]; k; k = k->next)
+		if (k->id == id)
+			return k;
+	return NULL;
+}
+
+static void conn_drop(struct collector *c, uint64_t id)
+{
+	struct conn **pp = &c->hash[id & (CONN_HASH - 1)], *k;
+
+	for (; (k = *pp); pp = &k->next)
+		if (k->id == id) {
+			*pp = k->next;
+			conn_free(k);
+			c->nconns--;
+			return;
+		}
+}
+
+static void proc_comm(uint32_t tgid, char *out, const char *fallback)
+{
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%u/comm", tgid);
+	f = fopen(path, "re");
+	if (f) {
+		if (fgets(out, DBLAT_COMM_LEN, f)) {
+			out[strcspn(out, "\n")] = 0;
+			fclose(f);
+			return;
+		}
+		fclose(f);
+	}
+	snprintf(out, DBLAT_COMM_LEN, "%.*s", DBLAT_COMM_LEN - 1, fallback);
+}
+
+static struct conn *conn_new(struct collector *c, const struct dblat_event *ev)
+{
+	struct conn *k = calloc(1, sizeof(*k));
+
+	if (!k)
+		return NULL;
+	k->id = ev->conn_id;
+	k->tgid = ev->tgid;
+	k->fd = ev->fd;
+	k->role = ev->role;
+	proc_comm(ev->tgid, k->comm, ev->comm);
+	pg_framer_init(&k->fr, false);
+	k->next = c->hash[k->id & (CONN_HASH - 1)];
+	c->hash[k->id & (CONN_HASH - 1)] = k;
+	c->nconns++;
+	c->sum->ctr.conns_adopted++;
+	return k;
+}
+
+/* ---- names ---- */
+
+static struct name_fp *name_find(struct name_fp *l, const char *p, size_t n)
+{
+	for (; l; l = l->next)
+		if (strlen(l->name) == n && !memcmp(l->name, p, n))
+			return l;
+	return NULL;
+}
+
+static void name_set(struct name_fp **l, const struct pg_str *name, uint32_t fp)
+{
+	struct name_fp *e = name_find(*l, name->p, name->n);
+
+	if (e) {
+		e->fp = fp;
+		return;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return;
+	e->name = strndup(name->p, name->n);
+	if (!e->name) {
+		free(e);
+		return;
+	}
+	e->fp = fp;
+	e->next = *l;
+	*l = e;
+}
+
+static void name_del(struct name_fp **l, const struct pg_str *name)
+{
+	struct name_fp **pp = l, *e;
+
+	for (; (e = *pp); pp = &e->next)
+		if (strlen(e->name) == name->n && !memcmp(e->name, name->p, name->n)) {
+			*pp = e->next;
+			free(e->name);
+			free(e);
+			return;
+		}
+}
+
+/* ---- pending queue ---- */
+
+static struct pending *q_at(struct conn *k, uint32_t i)
+{
+	return &k->q[(k->qhead + i) % k->qcap];
+}
+
+static struct pending *q_front(struct conn *k)
+{
+	return k->qlen ? q_at(k, 0) : NULL;
+}
+
+static void q_pop(struct conn *k)
+{
+	if (!k->qlen)
+		return;
+	k->qhead = (k->qhead + 1) % k->qcap;
+	k->qlen--;
+}
+
+static void q_push(struct collector *c, struct conn *k, char type, uint32_t fp, uint64_t ts)
+{
+	struct pending *p;
+
+	if (!k->qlen)
+		k->batch_ts = ts;
+	if (k->qlen == k->qcap) {
+		uint32_t nc = k->qcap ? 2 * k->qcap : 16, i;
+		struct pending *n;
+
+		if (nc > MAX_PENDING) {
+			/* Answers are not coming (we joined mid-stream): forget the oldest. */
+			c->sum->ctr.queue_overflow++;
+			q_pop(k);
+		} else {
+			n = malloc(nc * sizeof(*n));
+			if (!n)
+				return;
+			for (i = 0; i < k->qlen; i++)
+				n[i] = *q_at(k, i);
+			free(k->q);
+			k->q = n;
+			k->qcap = nc;
+			k->qhead = 0;
+		}
+	}
+	p = q_at(k, k->qlen++);
+	memset(p, 0, sizeof(*p));
+	p->type = type;
+	p->fp = fp;
+	p->ts = ts;
+	p->batch_ts = k->batch_ts;
+}
+
+static uint32_t fingerprint(struct collector *c, const struct pg_str *sql)
+{
+	size_t n = dblat_fingerprint(sql->p, sql->n, sql->truncated, c->fpbuf, sizeof(c->fpbuf));
+
+	return summary_intern(c->sum, c->fpbuf, (uint32_t)n);
+}
+
+static void complete(struct collector *c, struct conn *k, struct pending *p, uint64_t ts)
+{
+	uint64_t start = p->batch_ts > k->last_done ? p->batch_ts : k->last_done;
+	struct call call = {
+		.fp = p->fp,
+		.side = k->role == DBLAT_ROLE_SERVER ? SIDE_SERVER : SIDE_CLIENT,
+		.comm = k->comm,
+		.pid = k->tgid,
+		.lat_ns = ts > start ? ts - start : 0,
+		.rows = p->rows,
+		.error = p->error,
+		.sqlstate = p->sqlstate,
+	};
+
+	summary_add_call(c->sum, &call);
+	k->last_done = ts;
+}
+
+/* ---- messages ---- */
+
+static void on_frontend(struct collector *c, struct conn *k, const struct pg_msg *m)
+{
+	struct pg_str a, b;
+	struct name_fp *e;
+	uint32_t max_rows;
+	char what;
+
+	if (m->kind != PG_MSG_TYPED)
+		return;
+	switch (m->type) {
+	case 'Q':
+		if (pg_parse_query(m, &a) == 0)
+			q_push(c, k, 'Q', fingerprint(c, &a), m->ts_ns);
+		break;
+	case 'P':
+		if (pg_parse_parse(m, &a, &b) == 0) {
+			uint32_t fp = fingerprint(c, &b);
+
+			name_set(&k->stmts, &a, fp);
+			q_push(c, k, 'P', fp, m->ts_ns);
+		}
+		break;
+	case 'B':
+		if (pg_parse_bind(m, &a, &b) == 0) {
+			e = name_find(k->stmts, b.p, b.n);
+			name_set(&k->portals, &a, e ? e->fp : c->fp_unknown_stmt);
+			q_push(c, k, 'B', e ? e->fp : c->fp_unknown_stmt, m->ts_ns);
+		}
+		break;
+	case 'E':
+		if (pg_parse_execute(m, &a, &max_rows) == 0) {
+			e = name_find(k->portals, a.p, a.n);
+			q_push(c, k, 'E', e ? e->fp : c->fp_unknown_stmt, m->ts_ns);
+		}
+		break;
+	case 'D':
+		q_push(c, k, 'D', 0, m->ts_ns);
+		break;
+	case 'C':
+		if (pg_parse_close_describe(m, &what, &a) == 0) {
+			if (what == 'S')
+				name_del(&k->stmts, &a);
+			else
+				name_del(&k->portals, &a);
+		}
+		q_push(c, k, 'C', 0, m->ts_ns);
+		break;
+	case 'S':
+		q_push(c, k, 'S', 0, m->ts_ns);
+		break;
+	case 'F':
+		q_push(c, k, 'F', summary_intern(c->sum, "<function call>", 15), m->ts_ns);
+		break;
+	default:	/* H, X, d, c, f, p: no answer of their own */
+		break;
+	}
+}
+
+/* An error ends the extended-protocol batch: the server skips to Sync. */
+static void on_error(struct collector *c, struct conn *k, const struct pg_msg *m)
+{
+	struct pg_error er;
+	struct pending *p = q_front(k);
+
+	if (!p || pg_parse_error(m, &er) != 0)
+		return;
+	if (p->type == 'Q') {
+		p->error = true;
+		memcpy(p->sqlstate, er.sqlstate, sizeof(p->sqlstate));
+		return;
+	}
+	while ((p = q_front(k)) && p->type != 'S') {
+		if (p->type == 'E' || p->type == 'P' || p->type == 'B') {
+			/* Charge the failure to the statement that failed. */
+			bool is_exec = p->type == 'E';
+			uint32_t i;
+
+			for (i = 1; !is_exec && i < k->qlen; i++) {
+				struct pending *x = q_at(k, i);
+
+				if (x->type == 'S')
+					break;
+				if (x->type == 'E') {
+					p->fp = x->fp;
+					break;
+				}
+			}
+			p->error = true;
+			memcpy(p->sqlstate, er.sqlstate, sizeof(p->sqlstate));
+			complete(c, k, p, m->ts_ns);
+			q_pop(k);
+			break;
+		}
+		q_pop(k);
+	}
+	while ((p = q_front(k)) && p->type != 'S')
+		q_pop(k);
+}
+
+static bool expect(struct collector *c, struct conn *k, char type)
+{
+	struct pending *p = q_front(k);
+
+	if (p && p->type == type)
+		return true;
+	c->sum->ctr.unmatched++;
+	return false;
+}
+
+static void on_backend(struct collector *c, struct conn *k, const struct pg_msg *m)
+{
+	struct pending *p = q_front(k);
+	struct pg_str tag;
+	uint64_t rows = 0;
+	char st;
+
+	if (m->kind != PG_MSG_TYPED)
+		return;
+	switch (m->type) {
+	case '1':
+		if (expect(c, k, 'P'))
+			q_pop(k);
+		break;
+	case '2':
+		if (expect(c, k, 'B'))
+			q_pop(k);
+		break;
+	case '3':
+		if (expect(c, k, 'C'))
+			q_pop(k);
+		break;
+	case 'T':
+	case 'n':
+		if (p && p->type == 'D')
+			q_pop(k);
+		break;
+	case 'D':
+		if (p && (p->type == 'Q' || p->type == 'E'))
+			p->rows += m->count;
+		break;
+	case 'C':
+	case 'I':
+	case 's':
+		if (m->type == 'C' && pg_parse_command_complete(m, &tag, &rows) != 0)
+			rows = 0;
+		if (!p) {
+			c->sum->ctr.unmatched++;
+			break;
+		}
+		if (p->type == 'Q') {
+			if (rows > p->rows)
+				p->rows = rows;
+		} else if (p->type == 'E') {
+			if (rows > p->rows)
+				p->rows = rows;
+			complete(c, k, p, m->ts_ns);
+			q_pop(k);
+		} else {
+			c->sum->ctr.unmatched++;
+		}
+		break;
+	case 'E':
+		on_error(c, k, m);
+		break;
+	case 'V':
+		if (expect(c, k, 'F')) {
+			complete(c, k, p, m->ts_ns);
+			q_pop(k);
+		}
+		break;
+	case 'Z':
+		if (pg_parse_ready(m, &st) == 0)
+			k->txn = st;
+		/* Anything still queued before the Sync/Query was never answered. */
+		while ((p = q_front(k)) && p->type != 'S' && p->type != 'Q') {
+			c->sum->ctr.unmatched++;
+			q_pop(k);
+		}
+		if (p) {
+			if (p->type == 'Q')
+				complete(c, k, p, m->ts_ns);
+			q_pop(k);
+		}
+		break;
+	default:	/* R S K N A t G H W c d v: no request to settle */
+		break;
+	}
+}
+
+static void on_msg(void *ctx, const struct pg_msg *m)
+{
+	void **a = ctx;
+	struct collector *c = a[0];
+	struct conn *k = a[1];
+
+	if (m->stream == DBLAT_STREAM_FE)
+		on_frontend(c, k, m);
+	else
+		on_backend(c, k, m);
+}
+
+static void on_data(struct collector *c, const struct dblat_event *ev, size_t size)
+{
+	struct conn *k = conn_find(c, ev->conn_id);
+	size_t pad = dblat_data_pad(ev->cap_len);
+	const uint8_t *data = (const uint8_t *)(ev + 1);
+	const struct dblat_tail_rec *recs = (const void *)(data + pad);
+	void *ctx[2];
+
+	if (sizeof(*ev) + pad + (size_t)ev->nrec * sizeof(*recs) > size || ev->nrec > DBLAT_TAIL_RECS)
+		return;
+	if (!k)
+		k = conn_new(c, ev);
+	if (!k || k->dead)
+		return;
+	ctx[0] = c;
+	ctx[1] = k;
+	if (pg_framer_feed(&k->fr, ev, data, recs, on_msg, ctx) < 0) {
+		k->dead = true;
+		c->sum->ctr.conns_not_pg++;
+		if (c->reject)
+			c->reject(c->reject_ctx, k->tgid, k->fd);
+	}
+}
+
+int collector_handle(struct collector *c, const void *data, size_t size)
+{
+	const struct dblat_event *ev = data;
+	struct conn *k;
+
+	if (size < sizeof(*ev))
+		return -1;
+	c->sum->ctr.received++;
+	switch (ev->kind) {
+	case DBLAT_EV_DATA:
+		on_data(c, ev, size);
+		break;
+	case DBLAT_EV_CONN:
+		k = conn_find(c, ev->conn_id);
+		if (!k)
+			k = conn_new(c, ev);
+		if (k && size >= sizeof(*ev) + sizeof(struct dblat_conn_info))
+			memcpy(&k->info, ev + 1, sizeof(k->info));
+		break;
+	case DBLAT_EV_CLOSE:
+		conn_drop(c, ev->conn_id);
+		break;
+	case DBLAT_EV_EOF:
+		break;
+	case DBLAT_EV_EXIT:
+	case DBLAT_EV_CONNECT:
+		break;
+	default:
+		return -1;
+	}
+	return 0;
+}

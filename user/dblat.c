@@ -1,0 +1,288 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * dblat: where a PostgreSQL-backed service spends its database time,
+ * traced from outside the process with BPF.
+ */
+#include <argp.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "collector.h"
+#include "report.h"
+#include "summary.h"
+#include "tracer.h"
+
+#define MAX_TARGETS 64
+
+static struct env {
+	pid_t pids[MAX_TARGETS];
+	int npids;
+	const char *comms[MAX_TARGETS];
+	int ncomms;
+	double duration;
+	double interval;
+	const char *json;
+	unsigned cap_fe;
+	unsigned ringbuf_mb;
+	int width;
+	bool verbose;
+} env = { .width = 100 };
+
+const char *argp_program_version = "dblat 0.1";
+static const char doc[] =
+"Trace PostgreSQL traffic on this host and report where database time goes.\n"
+"\n"
+"USAGE: dblat [-p PID]... [-c COMM]... [-d SECONDS] [-i SECONDS] [--json FILE]\n"
+"\n"
+"EXAMPLES:\n"
+"    dblat                        # every process, until Ctrl-C\n"
+"    dblat -d 30 --json out.json  # 30 seconds, then write the summary\n"
+"    dblat -p 1234 -i 5           # pid 1234 and its children, a table every 5 s\n"
+"    dblat -c pgbench -c postgres # processes by name";
+
+enum { OPT_JSON = 1000, OPT_CAPTURE, OPT_RINGBUF, OPT_WIDTH };
+
+static const struct argp_option opts[] = {
+	{ "pid", 'p', "PID", 0, "Trace this process and its descendants (repeatable)", 0 },
+	{ "comm", 'c', "COMM", 0, "Trace processes with this name (repeatable)", 0 },
+	{ "duration", 'd', "SECONDS", 0, "Stop after this long", 0 },
+	{ "interval", 'i', "SECONDS", 0, "Print a live table this often", 0 },
+	{ "json", OPT_JSON, "FILE", 0, "Write the final summary as JSON (schema dblat/1)", 0 },
+	{ "capture-bytes", OPT_CAPTURE, "N", 0, "Bytes of each client request copied (SQL text longer is cut; 64..4096, default 4096)", 0 },
+	{ "ringbuf-mb", OPT_RINGBUF, "MB", 0, "Ring buffer size in MiB (power of 2, default 16)", 0 },
+	{ "width", OPT_WIDTH, "N", 0, "Characters of query text in the text report (default 100)", 0 },
+	{ "verbose", 'v', NULL, 0, "Show libbpf's messages", 0 },
+	{},
+};
+
+static double parse_seconds(const char *arg, struct argp_state *st)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (errno || end == arg || *end || v <= 0 || v > 1e7)
+		argp_error(st, "invalid number of seconds: %s", arg);
+	return v;
+}
+
+static long parse_long(const char *arg, long lo, long hi, const char *what, struct argp_state *st)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || v < lo || v > hi)
+		argp_error(st, "invalid %s: %s", what, arg);
+	return v;
+}
+
+static error_t parse_arg(int key, char *arg, struct argp_state *st)
+{
+	switch (key) {
+	case 'p':
+		if (env.npids == MAX_TARGETS)
+			argp_error(st, "too many -p (at most %d)", MAX_TARGETS);
+		env.pids[env.npids++] = parse_long(arg, 1, 0x7fffffff, "pid", st);
+		break;
+	case 'c':
+		if (env.ncomms == MAX_TARGETS)
+			argp_error(st, "too many -c (at most %d)", MAX_TARGETS);
+		if (!*arg || strlen(arg) >= DBLAT_COMM_LEN)
+			argp_error(st, "invalid comm '%s' (1 to %d characters)", arg, DBLAT_COMM_LEN - 1);
+		env.comms[env.ncomms++] = arg;
+		break;
+	case 'd':
+		env.duration = parse_seconds(arg, st);
+		break;
+	case 'i':
+		env.interval = parse_seconds(arg, st);
+		break;
+	case OPT_JSON:
+		env.json = arg;
+		break;
+	case OPT_CAPTURE:
+		env.cap_fe = parse_long(arg, 64, DBLAT_CAP_MAX, "capture size", st);
+		break;
+	case OPT_RINGBUF:
+		env.ringbuf_mb = parse_long(arg, 1, 1024, "ring buffer size", st);
+		if (env.ringbuf_mb & (env.ringbuf_mb - 1))
+			argp_error(st, "ring buffer size must be a power of 2: %s", arg);
+		break;
+	case OPT_WIDTH:
+		env.width = parse_long(arg, 10, 100000, "width", st);
+		break;
+	case 'v':
+		env.verbose = true;
+		break;
+	case ARGP_KEY_ARG:
+		argp_error(st, "unexpected argument: %s", arg);
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+static volatile sig_atomic_t exiting;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	exiting = 1;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+struct run {
+	struct collector *col;
+	struct tracer *tr;
+};
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	struct run *r = ctx;
+
+	collector_handle(r->col, data, size);
+	return 0;
+}
+
+static void on_reject(void *ctx, uint32_t tgid, int32_t fd)
+{
+	struct run *r = ctx;
+
+	if (r->tr)
+		tracer_ignore_conn(r->tr, tgid, fd);
+}
+
+static int preflight(void)
+{
+	int i;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "dblat: must run as root (it loads BPF programs): try sudo\n");
+		return -1;
+	}
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		fprintf(stderr, "dblat: this kernel exposes no BTF (/sys/kernel/btf/vmlinux): a kernel built with CONFIG_DEBUG_INFO_BTF=y is needed\n");
+		return -1;
+	}
+	for (i = 0; i < env.npids; i++) {
+		if (kill(env.pids[i], 0) && errno == ESRCH) {
+			fprintf(stderr, "dblat: no process with pid %d\n", env.pids[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void take_counters(struct summary *sum, struct tracer *tr)
+{
+	uint64_t st[DBLAT_STAT_NR];
+
+	tracer_stats(tr, st);
+	sum->ctr.dropped = st[DBLAT_STAT_DROPS];
+	sum->ctr.lost_sync = st[DBLAT_STAT_LOST_SYNC];
+	sum->ctr.tail_overflow = st[DBLAT_STAT_TAIL_OVERFLOW];
+}
+
+int main(int argc, char **argv)
+{
+	static const struct argp argp = { opts, parse_arg, NULL, doc, NULL, NULL, NULL };
+	struct tracer_opts to = {};
+	struct summary *sum = NULL;
+	struct run run = {};
+	uint64_t start, now, next_ival = 0;
+	int err;
+
+	argp_err_exit_status = 2;
+	err = argp_parse(&argp, argc, argv, 0, NULL, NULL);
+	if (err)
+		return 2;
+	if (preflight())
+		return 1;
+
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+
+	sum = summary_new();
+	run.col = sum ? collector_new(sum, on_reject, &run) : NULL;
+	if (!run.col) {
+		fprintf(stderr, "dblat: out of memory\n");
+		err = 1;
+		goto cleanup;
+	}
+	to.pids = env.pids;
+	to.npids = env.npids;
+	to.comms = env.comms;
+	to.ncomms = env.ncomms;
+	to.cap_fe = env.cap_fe;
+	to.ringbuf_mb = env.ringbuf_mb;
+	to.verbose = env.verbose;
+	run.tr = tracer_open(&to, on_event, &run);
+	if (!run.tr) {
+		err = 1;
+		goto cleanup;
+	}
+	start = mono_ns();
+	sum->start_ns = start;
+	if (env.npids || env.ncomms)
+		fprintf(stderr, "dblat: attached to %d pid(s) and %d name(s); Ctrl-C to stop\n",
+			env.npids, env.ncomms);
+	else
+		fprintf(stderr, "dblat: attached to all processes; Ctrl-C to stop\n");
+	if (env.interval)
+		next_ival = start + (uint64_t)(env.interval * 1e9);
+
+	while (!exiting) {
+		err = tracer_poll(run.tr, 100);
+		if (err < 0 && err != -EINTR) {
+			fprintf(stderr, "dblat: reading events failed: %s\n", strerror(-err));
+			err = 1;
+			goto cleanup;
+		}
+		now = mono_ns();
+		if (env.duration && now - start >= (uint64_t)(env.duration * 1e9))
+			break;
+		if (next_ival && now >= next_ival) {
+			uint32_t i;
+
+			sum->duration_s = (now - start) / 1e9;
+			take_counters(sum, run.tr);
+			report_live(stdout, sum, env.interval, collector_nconns(run.col));
+			for (i = 0; i < sum->nstmts; i++)
+				hist_reset(&sum->stmts[i]->ival);
+			next_ival += (uint64_t)(env.interval * 1e9);
+		}
+	}
+	tracer_poll(run.tr, 0);
+	now = mono_ns();
+	sum->end_ns = now;
+	sum->duration_s = (now - start) / 1e9;
+	take_counters(sum, run.tr);
+	tracer_close(run.tr);
+	run.tr = NULL;
+
+	report_text(stdout, sum, env.width);
+	err = 0;
+	if (env.json && report_json(env.json, sum))
+		err = 1;
+cleanup:
+	tracer_close(run.tr);
+	collector_free(run.col);
+	summary_free(sum);
+	return err;
+}

@@ -1,0 +1,77 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#include <stdlib.h>
+#include <string.h>
+#include "report.h"
+
+static void fmt_us(char *buf, size_t n, double ns)
+{
+	double us = ns / 1000.0;
+
+	if (us < 1000)
+		snprintf(buf, n, "%.1fus", us);
+	else if (us < 1e6)
+		snprintf(buf, n, "%.2fms", us / 1000);
+	else
+		snprintf(buf, n, "%.2fs", us / 1e6);
+}
+
+static void row(FILE *out, const struct summary *s, const struct stmt_stats *st,
+		const struct hist *h, uint64_t calls, int width)
+{
+	char mean[16], p50[16], p99[16], max[16], tot[16];
+	const char *q = summary_fp_text(s, st->fp);
+
+	fmt_us(mean, sizeof(mean), hist_mean(h));
+	fmt_us(p50, sizeof(p50), (double)hist_quantile(h, 0.5));
+	fmt_us(p99, sizeof(p99), (double)hist_quantile(h, 0.99));
+	fmt_us(max, sizeof(max), (double)h->max);
+	fmt_us(tot, sizeof(tot), (double)h->sum);
+	fprintf(out, "%-6s %-15s %9llu %6llu %9s %9s %9s %9s %9s  %.*s%s\n",
+		side_name(st->side), st->comm, (unsigned long long)calls,
+		(unsigned long long)st->errors, mean, p50, p99, max, tot,
+		width, q, (int)strlen(q) > width ? "..." : "");
+}
+
+static void header(FILE *out)
+{
+	fprintf(out, "%-6s %-15s %9s %6s %9s %9s %9s %9s %9s  %s\n", "SIDE", "COMM", "CALLS",
+		"ERRORS", "MEAN", "P50", "P99", "MAX", "TOTAL", "QUERY");
+}
+
+void report_text(FILE *out, const struct summary *s, int width)
+{
+	uint32_t n, i;
+	struct stmt_stats **v = summary_sorted(s, &n);
+	const struct tracer_counters *c = &s->ctr;
+
+	fprintf(out, "dblat: %.1f s traced, %llu events, %llu dropped, %llu connections\n",
+		s->duration_s, (unsigned long long)c->received, (unsigned long long)c->dropped,
+		(unsigned long long)c->conns_adopted);
+	if (c->dropped || c->lost_sync || c->tail_overflow)
+		fprintf(out, "dblat: WARNING: %llu events dropped, %llu framing losses, %llu oversized buffers: some statements are missing\n",
+			(unsigned long long)c->dropped, (unsigned long long)c->lost_sync,
+			(unsigned long long)c->tail_overflow);
+	header(out);
+	for (i = 0; v && i < n; i++)
+		row(out, s, v[i], &v[i]->lat, v[i]->calls, width);
+	free(v);
+}
+
+void report_live(FILE *out, const struct summary *s, double interval_s, uint32_t nconns)
+{
+	uint32_t n, i, shown = 0;
+	struct stmt_stats **v = summary_sorted(s, &n);
+
+	fprintf(out, "\n--- %.0f s: %u connections, %llu events, %llu dropped; per second over the last %.0f s ---\n",
+		s->duration_s, nconns, (unsigned long long)s->ctr.received,
+		(unsigned long long)s->ctr.dropped, interval_s);
+	header(out);
+	for (i = 0; v && i < n && shown < 20; i++) {
+		if (!v[i]->ival.count)
+			continue;
+		row(out, s, v[i], &v[i]->ival, v[i]->ival.count, 60);
+		shown++;
+	}
+	fflush(out);
+	free(v);
+}

@@ -1,0 +1,208 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "summary.h"
+#include "fingerprint.h"
+
+#define HASH_MASK 4095
+
+static uint32_t fnv1a(const void *p, size_t n, uint32_t h)
+{
+	const unsigned char *c = p;
+
+	while (n--)
+		h = (h ^ *c++) * 16777619u;
+	return h;
+}
+
+struct summary *summary_new(void)
+{
+	return calloc(1, sizeof(struct summary));
+}
+
+void summary_free(struct summary *s)
+{
+	uint32_t i;
+
+	if (!s)
+		return;
+	for (i = 0; i < s->nstmts; i++) {
+		struct stmt_stats *st = s->stmts[i];
+
+		hist_free(&st->lat);
+		hist_free(&st->ival);
+		free(st->pids);
+		free(st->states);
+		free(st);
+	}
+	for (i = 0; i < s->nfps; i++) {
+		free(s->fps[i]->text);
+		free(s->fps[i]);
+	}
+	free(s->fps);
+	free(s->stmts);
+	free(s);
+}
+
+uint32_t summary_intern(struct summary *s, const char *text, uint32_t len)
+{
+	uint32_t h = fnv1a(text, len, 2166136261u) & HASH_MASK;
+	struct fp_entry *e;
+
+	for (e = s->fp_hash[h]; e; e = e->next)
+		if (e->len == len && !memcmp(e->text, text, len))
+			break;
+	if (e)
+		return e->id;
+	if (s->nfps == s->cap_fps) {
+		uint32_t nc = s->cap_fps ? 2 * s->cap_fps : 256;
+		struct fp_entry **n = realloc(s->fps, nc * sizeof(*n));
+
+		if (!n)
+			return 0;
+		s->fps = n;
+		s->cap_fps = nc;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return 0;
+	e->text = malloc(len + 1);
+	if (!e->text) {
+		free(e);
+		return 0;
+	}
+	memcpy(e->text, text, len);
+	e->text[len] = 0;
+	e->len = len;
+	e->id = s->nfps;
+	e->cls = dblat_classify(e->text);
+	e->next = s->fp_hash[h];
+	s->fp_hash[h] = e;
+	s->fps[s->nfps] = e;
+	return s->nfps++;
+}
+
+const char *summary_fp_text(const struct summary *s, uint32_t id)
+{
+	return id < s->nfps ? s->fps[id]->text : "";
+}
+
+struct stmt_stats *summary_stmt(struct summary *s, uint32_t fp, uint8_t side, const char *comm)
+{
+	char c[DBLAT_COMM_LEN] = {};
+	uint32_t h;
+	struct stmt_stats *st;
+
+	strncpy(c, comm ? comm : "", sizeof(c) - 1);
+	h = fnv1a(&fp, sizeof(fp), 2166136261u);
+	h = fnv1a(&side, 1, h);
+	h = fnv1a(c, strlen(c), h) & HASH_MASK;
+	for (st = s->stmt_hash[h]; st; st = st->next)
+		if (st->fp == fp && st->side == side && !strcmp(st->comm, c))
+			return st;
+	if (s->nstmts == s->cap_stmts) {
+		uint32_t nc = s->cap_stmts ? 2 * s->cap_stmts : 64;
+		struct stmt_stats **n = realloc(s->stmts, nc * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		s->stmts = n;
+		s->cap_stmts = nc;
+	}
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return NULL;
+	st->fp = fp;
+	st->side = side;
+	memcpy(st->comm, c, sizeof(c));
+	st->next = s->stmt_hash[h];
+	s->stmt_hash[h] = st;
+	s->stmts[s->nstmts++] = st;
+	return st;
+}
+
+static void add_pid(struct stmt_stats *st, uint32_t pid)
+{
+	uint32_t i;
+
+	for (i = 0; i < st->npids; i++)
+		if (st->pids[i] == pid)
+			return;
+	if (st->npids == st->cap_pids) {
+		uint32_t nc = st->cap_pids ? 2 * st->cap_pids : 4;
+		uint32_t *n = realloc(st->pids, nc * sizeof(*n));
+
+		if (!n)
+			return;
+		st->pids = n;
+		st->cap_pids = nc;
+	}
+	st->pids[st->npids++] = pid;
+}
+
+static void add_state(struct stmt_stats *st, const char *code)
+{
+	uint32_t i;
+	struct sqlstate_count *n;
+
+	for (i = 0; i < st->nstates; i++)
+		if (!strcmp(st->states[i].code, code)) {
+			st->states[i].n++;
+			return;
+		}
+	n = realloc(st->states, (st->nstates + 1) * sizeof(*n));
+	if (!n)
+		return;
+	st->states = n;
+	memset(&n[st->nstates], 0, sizeof(*n));
+	snprintf(n[st->nstates].code, sizeof(n[st->nstates].code), "%.5s", code);
+	n[st->nstates].n = 1;
+	st->nstates++;
+}
+
+void summary_add_call(struct summary *s, const struct call *c)
+{
+	struct stmt_stats *st = summary_stmt(s, c->fp, c->side, c->comm);
+
+	if (!st)
+		return;
+	st->calls++;
+	st->rows += c->rows;
+	hist_add(&st->lat, c->lat_ns);
+	hist_add(&st->ival, c->lat_ns);
+	add_pid(st, c->pid);
+	if (c->error) {
+		st->errors++;
+		add_state(st, c->sqlstate && *c->sqlstate ? c->sqlstate : "?????");
+	}
+}
+
+static int by_total(const void *a, const void *b)
+{
+	const struct stmt_stats *x = *(struct stmt_stats *const *)a, *y = *(struct stmt_stats *const *)b;
+
+	if (x->lat.sum != y->lat.sum)
+		return x->lat.sum < y->lat.sum ? 1 : -1;
+	if (x->side != y->side)
+		return x->side - y->side;
+	return x->fp < y->fp ? -1 : x->fp > y->fp;
+}
+
+struct stmt_stats **summary_sorted(const struct summary *s, uint32_t *n)
+{
+	struct stmt_stats **v = malloc((s->nstmts ? s->nstmts : 1) * sizeof(*v));
+
+	*n = 0;
+	if (!v)
+		return NULL;
+	memcpy(v, s->stmts, s->nstmts * sizeof(*v));
+	qsort(v, s->nstmts, sizeof(*v), by_total);
+	*n = s->nstmts;
+	return v;
+}
+
+const char *side_name(uint8_t side)
+{
+	return side == SIDE_SERVER ? "server" : "client";
+}

@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/libbpf.h>
+#include <bpf/bpf.h>
+#include "tracer.h"
+#include "wire.skel.h"
+
+struct tracer {
+	struct wire_bpf *skel;
+	struct ring_buffer *rb;
+	int ncpus;
+};
+
+static bool verbose_libbpf;
+
+static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (level == LIBBPF_DEBUG && !verbose_libbpf)
+		return 0;
+	if (level == LIBBPF_INFO && !verbose_libbpf)
+		return 0;
+	return vfprintf(stderr, fmt, args);
+}
+
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	int ppid = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	if (fgets(buf, sizeof(buf), f)) {
+		/* comm may hold spaces and parens: the state follows the last ')' */
+		p = strrchr(buf, ')');
+		if (p && sscanf(p + 1, " %*c %d", &ppid) != 1)
+			ppid = -1;
+	}
+	fclose(f);
+	return ppid;
+}
+
+/* -p covers the process and its descendants, including those already running. */
+static void add_descendants(int map_fd, const pid_t *pids, int npids)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	__u8 v = DBLAT_TARGET_PID;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		pid_t pid = atoi(de->d_name), p;
+		int depth, i;
+
+		if (pid <= 0)
+			continue;
+		for (p = pid, depth = 0; p > 1 && depth < 64; p = parent_of(p), depth++) {
+			for (i = 0; i < npids; i++)
+				if (p == pids[i])
+					break;
+			if (i < npids) {
+				__u32 k = pid;
+
+				bpf_map_update_elem(map_fd, &k, &v, BPF_ANY);
+				break;
+			}
+		}
+	}
+	closedir(d);
+}
+
+struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void *ctx)
+{
+	struct tracer *t = calloc(1, sizeof(*t));
+	int err, i;
+
+	if (!t)
+		return NULL;
+	verbose_libbpf = o->verbose;
+	libbpf_set_print(print_libbpf);
+	t->ncpus = libbpf_num_possible_cpus();
+
+	t->skel = wire_bpf__open();
+	if (!t->skel) {
+		fprintf(stderr, "dblat: cannot open the BPF object: %s\n", strerror(errno));
+		goto fail;
+	}
+	t->skel->rodata->filter_targets = o->npids > 0 || o->ncomms > 0;
+	t->skel->rodata->self_tgid = getpid();
+	if (o->cap_fe)
+		t->skel->rodata->cap_fe = o->cap_fe;
+	if (o->cap_be)
+		t->skel->rodata->cap_be = o->cap_be;
+	if (o->ringbuf_mb) {
+		bpf_map__set_max_entries(t->skel->maps.events, o->ringbuf_mb << 20);
+		t->skel->rodata->wakeup_bytes = (__u64)o->ringbuf_mb << 18;
+	}
+
+	err = wire_bpf__load(t->skel);
+	if (err) {
+		fprintf(stderr, "dblat: cannot load BPF programs (%s); run with -v for the verifier log\n",
+			strerror(-err));
+		goto fail;
+	}
+	for (i = 0; i < o->npids; i++) {
+		__u32 k = o->pids[i];
+		__u8 v = DBLAT_TARGET_PID;
+
+		bpf_map_update_elem(bpf_map__fd(t->skel->maps.targets), &k, &v, BPF_ANY);
+	}
+	if (o->npids)
+		add_descendants(bpf_map__fd(t->skel->maps.targets), o->pids, o->npids);
+	for (i = 0; i < o->ncomms; i++) {
+		char key[DBLAT_COMM_LEN] = {};
+		__u8 v = 1;
+
+		strncpy(key, o->comms[i], sizeof(key) - 1);
+		bpf_map_update_elem(bpf_map__fd(t->skel->maps.target_comms), key, &v, BPF_ANY);
+	}
+
+	err = wire_bpf__attach(t->skel);
+	if (err) {
+		fprintf(stderr, "dblat: cannot attach to the syscall tracepoints: %s\n", strerror(-err));
+		goto fail;
+	}
+	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), fn, ctx, NULL);
+	if (!t->rb) {
+		fprintf(stderr, "dblat: cannot open the ring buffer: %s\n", strerror(errno));
+		goto fail;
+	}
+	return t;
+fail:
+	tracer_close(t);
+	return NULL;
+}
+
+int tracer_poll(struct tracer *t, int timeout_ms)
+{
+	int n = ring_buffer__poll(t->rb, timeout_ms);
+
+	/* Events are written without wake-ups; the timeout is the batching. */
+	if (n >= 0 || n == -EINTR) {
+		int m = ring_buffer__consume(t->rb);
+
+		if (m > 0)
+			n = (n > 0 ? n : 0) + m;
+	}
+	return n;
+}
+
+void tracer_stats(struct tracer *t, uint64_t out[DBLAT_STAT_NR])
+{
+	int fd = bpf_map__fd(t->skel->maps.stats);
+	__u64 *vals = calloc(t->ncpus, sizeof(__u64));
+	__u32 k;
+	int c;
+
+	memset(out, 0, DBLAT_STAT_NR * sizeof(out[0]));
+	if (!vals)
+		return;
+	for (k = 0; k < DBLAT_STAT_NR; k++) {
+		if (bpf_map_lookup_elem(fd, &k, vals))
+			continue;
+		for (c = 0; c < t->ncpus; c++)
+			out[k] += vals[c];
+	}
+	free(vals);
+}
+
+void tracer_ignore_conn(struct tracer *t, uint32_t tgid, int32_t fd)
+{
+	__u64 key = ((__u64)tgid << 32) | (__u32)fd;
+	struct dblat_conn c;
+	int mfd = bpf_map__fd(t->skel->maps.conns);
+
+	if (bpf_map_lookup_elem(mfd, &key, &c))
+		return;
+	c.state = DBLAT_CONN_IGNORE;
+	bpf_map_update_elem(mfd, &key, &c, BPF_EXIST);
+}
+
+uint64_t tracer_map_bytes(struct tracer *t)
+{
+	struct bpf_map *m;
+	uint64_t total = 0;
+
+	bpf_object__for_each_map(m, t->skel->obj) {
+		uint64_t v = bpf_map__value_size(m), k = bpf_map__key_size(m);
+		uint64_t n = bpf_map__max_entries(m);
+
+		if (bpf_map__type(m) == BPF_MAP_TYPE_RINGBUF)
+			total += n;
+		else if (bpf_map__type(m) == BPF_MAP_TYPE_PERCPU_ARRAY)
+			total += v * n * t->ncpus;
+		else
+			total += (k + v) * n;
+	}
+	return total;
+}
+
+void tracer_close(struct tracer *t)
+{
+	if (!t)
+		return;
+	ring_buffer__free(t->rb);
+	wire_bpf__destroy(t->skel);
+	free(t);
+}

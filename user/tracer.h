@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/* Loads, attaches and detaches dblat's BPF programs; reads their counters. */
+#ifndef DBLAT_TRACER_H
+#define DBLAT_TRACER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "dblat.h"
+
+struct tracer;
+
+struct tracer_opts {
+	const pid_t *pids;
+	int npids;
+	const char *const *comms;
+	int ncomms;
+	uint32_t cap_fe, cap_be;	/* 0: defaults */
+	uint32_t ringbuf_mb;
+	bool verbose;
+};
+
+typedef int (*tracer_event_fn)(void *ctx, void *data, size_t size);
+
+/* Returns NULL with a message on stderr. */
+struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void *ctx);
+int tracer_poll(struct tracer *t, int timeout_ms);	/* consumes everything ready */
+void tracer_stats(struct tracer *t, uint64_t out[DBLAT_STAT_NR]);
+void tracer_ignore_conn(struct tracer *t, uint32_t tgid, int32_t fd);
+uint64_t tracer_map_bytes(struct tracer *t);
+void tracer_close(struct tracer *t);
+
+#endif
