@@ -27,12 +27,21 @@ const volatile __u64 wakeup_bytes = 1 << 20;	/* wake the consumer past this back
 
 __u64 next_conn_id = 1;
 
+/* Stream sockets being traced or still being recognised; never evicted. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u64);		/* tgid << 32 | fd */
 	__type(value, struct dblat_conn);
 } conns SEC(".maps");
+
+/* Everything else a traced process reads or writes: one lookup to skip it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, __u8);
+} ignored SEC(".maps");
 
 /* tgid -> enum dblat_target; filled by user space (-p) and on fork. */
 struct {
@@ -53,7 +62,7 @@ struct {
 	__type(value, __u8);
 } target_comms SEC(".maps");
 
-/* tgids that own at least one adopted connection: they get an EXIT event. */
+/* tgids with entries in conns: their exit cleans up and is reported. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
@@ -174,6 +183,13 @@ int BPF_PROG(dbl_exec, struct task_struct *p)
 	return 0;
 }
 
+static long drop_conn_of(struct bpf_map *map, __u64 *key, struct dblat_conn *c, __u32 *tgid)
+{
+	if ((__u32)(*key >> 32) == *tgid)
+		bpf_map_delete_elem(map, key);
+	return 0;
+}
+
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(dbl_exit, struct task_struct *p)
 {
@@ -191,6 +207,8 @@ int BPF_PROG(dbl_exit, struct task_struct *p)
 	if (!bpf_map_lookup_elem(&procs, &tgid))
 		return 0;
 	bpf_map_delete_elem(&procs, &tgid);
+	/* Its sockets die without close(): forget them here. */
+	bpf_for_each_map_elem(&conns, drop_conn_of, &tgid, 0);
 	ev.kind = DBLAT_EV_EXIT;
 	ev.ts_ns = bpf_ktime_get_ns();
 	ev.tgid = tgid;
@@ -409,7 +427,8 @@ static __always_inline void add_rec(struct walk *w, struct scratch *sc, __s32 of
 	struct dblat_tail_rec *r;
 	__u32 idx = w->nrec, body = off + hdr_len, n = 0;
 
-	if (w->stream == DBLAT_STREAM_BE && type == 'D') {
+	/* A split header is always recorded, so the collector can find the next boundary. */
+	if (w->stream == DBLAT_STREAM_BE && type == 'D' && off >= 0) {
 		w->rows_since_rec++;
 		w->tail_rows++;
 		return;
@@ -637,16 +656,19 @@ static __always_inline void on_data(int dir, int fd, struct segs *segs, long ret
 	int stream;
 
 	c = bpf_map_lookup_elem(&conns, &key);
-	if (c && c->state == DBLAT_CONN_IGNORE)
-		return;
 	if (!c) {
-		if (!is_target(tgid))
+		__u8 one = 1;
+
+		if (bpf_map_lookup_elem(&ignored, &key) || !is_target(tgid))
 			return;
 		sk = fd_stream_sock(fd, &f);
-		nc.state = sk ? DBLAT_CONN_PENDING : DBLAT_CONN_IGNORE;
-		bpf_map_update_elem(&conns, &key, &nc, BPF_ANY);
-		if (!sk)
+		if (!sk) {
+			bpf_map_update_elem(&ignored, &key, &one, BPF_ANY);
 			return;
+		}
+		if (bpf_map_update_elem(&conns, &key, &nc, BPF_NOEXIST))
+			stat_inc(DBLAT_STAT_CONN_FULL);
+		bpf_map_update_elem(&procs, &tgid, &zero, BPF_NOEXIST);
 		c = bpf_map_lookup_elem(&conns, &key);
 		if (!c)
 			return;
@@ -677,8 +699,12 @@ static __always_inline void on_data(int dir, int fd, struct segs *segs, long ret
 		peek = copy_segs(sc, segs, peek);
 		stream = classify(sc, peek, total, dir, &untyped);
 		if (stream < 0) {
-			if (++c->tries >= 8)
-				c->state = DBLAT_CONN_IGNORE;
+			if (++c->tries >= 8) {
+				__u8 one = 1;
+
+				bpf_map_update_elem(&ignored, &key, &one, BPF_ANY);
+				bpf_map_delete_elem(&conns, &key);
+			}
 			return;
 		}
 		c->state = DBLAT_CONN_PG;
@@ -688,7 +714,6 @@ static __always_inline void on_data(int dir, int fd, struct segs *segs, long ret
 		c->fr[stream & 1].untyped = untyped;
 		fresh = true;
 		stat_inc(DBLAT_STAT_ADOPTED);
-		bpf_map_update_elem(&procs, &tgid, &zero, BPF_NOEXIST);
 
 		/* Tell user space who this connection is before its first bytes. */
 		sk = fd_stream_sock(fd, &f);
@@ -751,6 +776,27 @@ static __always_inline void on_data(int dir, int fd, struct segs *segs, long ret
 	w.cap = cap;
 	w.stream = stream;
 
+	if (stream == DBLAT_STREAM_BE && c->be_expect_answer) {
+		/* The 1-byte answer to SSLRequest/GSSENCRequest has no header. */
+		__u8 a = sc->data[0];
+
+		c->be_expect_answer = 0;
+		w.flags |= DBLAT_F_SSL_ANSWER;
+		if (!fr->started)
+			w.flags |= DBLAT_F_RESYNC;
+		fr->started = 1;
+		fr->lost = 0;
+		fr->skip = 0;
+		fr->part_n = 0;
+		if (a == 'S' || a == 'G') {
+			c->tls = 1;
+			goto out;
+		}
+		if (a != 'N' || total == 1)
+			goto out;
+		w.off = 1;
+		goto walk;
+	}
 	if (!fr->started || fr->lost) {
 		/* (Re)start framing only where a buffer starts with a message. */
 		if (!fresh) {
@@ -778,20 +824,7 @@ static __always_inline void on_data(int dir, int fd, struct segs *segs, long ret
 	}
 	w.off = fr->skip;
 	fr->skip = 0;
-
-	if (stream == DBLAT_STREAM_BE && c->be_expect_answer && w.off == 0) {
-		__u8 a = sc->data[0];
-
-		c->be_expect_answer = 0;
-		w.flags |= DBLAT_F_SSL_ANSWER;
-		if (a == 'S' || a == 'G') {
-			c->tls = 1;
-			goto out;
-		}
-		if (a == 'N')
-			w.off = 1;
-	}
-
+walk:
 	w.fr = *fr;
 	bpf_loop(MAX_HOPS, walk_step, &w, 0);
 	*fr = w.fr;
@@ -809,12 +842,18 @@ out:
 		__u32 pad = dblat_data_pad(cap) & (DATA_AREA - 1);
 		__u32 rb = (w.nrec & (DBLAT_TAIL_RECS * 2 - 1)) * sizeof(struct dblat_tail_rec);
 
+		__u64 size;
+
 		if (rb > REC_AREA)
 			rb = REC_AREA;
 		barrier_var(rb);
 		if (rb)
 			bpf_probe_read_kernel(&sc->data[pad], rb, sc->recs);
-		emit(sc, (sizeof(sc->ev) + pad + rb) & (sizeof(*sc) - 1));
+		size = sizeof(sc->ev) + pad + rb;
+		barrier_var(size);
+		if (size > sizeof(*sc))
+			size = sizeof(*sc);
+		emit(sc, size);
 	}
 	(void)i;
 }
@@ -931,8 +970,10 @@ int dbl_close(struct trace_event_raw_sys_enter *ctx)
 	struct dblat_conn *c = bpf_map_lookup_elem(&conns, &key);
 	struct dblat_event ev = {};
 
-	if (!c)
+	if (!c) {
+		bpf_map_delete_elem(&ignored, &key);
 		return 0;
+	}
 	if (c->state == DBLAT_CONN_PG) {
 		ev.kind = DBLAT_EV_CLOSE;
 		ev.ts_ns = bpf_ktime_get_ns();
@@ -977,6 +1018,7 @@ int dbl_connect_exit(struct trace_event_raw_sys_exit *ctx)
 	/* A reused fd number starts a new connection. */
 	key = (id & ~0xffffffffull) | (__u32)cs->fd;
 	bpf_map_delete_elem(&conns, &key);
+	bpf_map_delete_elem(&ignored, &key);
 	sk = fd_stream_sock(cs->fd, &f);
 	sc = bpf_map_lookup_elem(&scratch_map, &zero);
 	if (!sk || !sc)

@@ -130,7 +130,6 @@ struct dblat_frame {
 enum dblat_conn_state {
 	DBLAT_CONN_PENDING = 0,	/* a stream socket not yet recognised */
 	DBLAT_CONN_PG = 1,	/* PostgreSQL: traced */
-	DBLAT_CONN_IGNORE = 2,	/* anything else: skipped at the first lookup */
 };
 
 /* Value of the BPF `conns` map, keyed by tgid << 32 | fd. */

@@ -133,6 +133,25 @@ static void conn_drop(struct collector *c, uint64_t id)
 		}
 }
 
+static void drop_process(struct collector *c, uint32_t tgid)
+{
+	uint32_t i;
+
+	for (i = 0; i < CONN_HASH; i++) {
+		struct conn **pp = &c->hash[i], *k;
+
+		while ((k = *pp)) {
+			if (k->tgid == tgid) {
+				*pp = k->next;
+				conn_free(k);
+				c->nconns--;
+			} else {
+				pp = &k->next;
+			}
+		}
+	}
+}
+
 static void proc_comm(uint32_t tgid, char *out, const char *fallback)
 {
 	char path[64];
@@ -545,6 +564,8 @@ int collector_handle(struct collector *c, const void *data, size_t size)
 	case DBLAT_EV_EOF:
 		break;
 	case DBLAT_EV_EXIT:
+		drop_process(c, ev->tgid);
+		break;
 	case DBLAT_EV_CONNECT:
 		break;
 	default:

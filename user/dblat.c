@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "collector.h"
+#include "recording.h"
 #include "report.h"
 #include "summary.h"
 #include "tracer.h"
@@ -30,6 +31,9 @@ static struct env {
 	unsigned ringbuf_mb;
 	int width;
 	bool verbose;
+	enum { MODE_LIVE, MODE_RECORD, MODE_REPORT } mode;
+	const char *output;	/* record -o */
+	const char *input;	/* report FILE */
 } env = { .width = 100 };
 
 const char *argp_program_version = "dblat 0.1";
@@ -37,12 +41,15 @@ static const char doc[] =
 "Trace PostgreSQL traffic on this host and report where database time goes.\n"
 "\n"
 "USAGE: dblat [-p PID]... [-c COMM]... [-d SECONDS] [-i SECONDS] [--json FILE]\n"
+"       dblat record -o FILE [the same options]\n"
+"       dblat report FILE [--json FILE]\n"
 "\n"
 "EXAMPLES:\n"
 "    dblat                        # every process, until Ctrl-C\n"
 "    dblat -d 30 --json out.json  # 30 seconds, then write the summary\n"
 "    dblat -p 1234 -i 5           # pid 1234 and its children, a table every 5 s\n"
-"    dblat -c pgbench -c postgres # processes by name";
+"    dblat -c pgbench -c postgres # processes by name\n"
+"    dblat record -o run.dblat -d 60 && dblat report run.dblat --json run.json";
 
 enum { OPT_JSON = 1000, OPT_CAPTURE, OPT_RINGBUF, OPT_WIDTH };
 
@@ -55,6 +62,7 @@ static const struct argp_option opts[] = {
 	{ "capture-bytes", OPT_CAPTURE, "N", 0, "Bytes of each client request copied (SQL text longer is cut; 64..4096, default 4096)", 0 },
 	{ "ringbuf-mb", OPT_RINGBUF, "MB", 0, "Ring buffer size in MiB (power of 2, default 16)", 0 },
 	{ "width", OPT_WIDTH, "N", 0, "Characters of query text in the text report (default 100)", 0 },
+	{ "output", 'o', "FILE", 0, "record: write the recording here", 0 },
 	{ "verbose", 'v', NULL, 0, "Show libbpf's messages", 0 },
 	{},
 };
@@ -121,8 +129,23 @@ static error_t parse_arg(int key, char *arg, struct argp_state *st)
 	case 'v':
 		env.verbose = true;
 		break;
+	case 'o':
+		if (env.mode != MODE_RECORD)
+			argp_error(st, "-o goes with 'dblat record'");
+		env.output = arg;
+		break;
 	case ARGP_KEY_ARG:
-		argp_error(st, "unexpected argument: %s", arg);
+		if (env.mode != MODE_REPORT || env.input)
+			argp_error(st, "unexpected argument: %s", arg);
+		env.input = arg;
+		break;
+	case ARGP_KEY_END:
+		if (env.mode == MODE_RECORD && !env.output)
+			argp_error(st, "record needs -o FILE");
+		if (env.mode == MODE_REPORT && !env.input)
+			argp_error(st, "report needs a recording FILE");
+		if (env.mode == MODE_REPORT && (env.npids || env.ncomms || env.duration || env.interval))
+			argp_error(st, "report takes no tracing options");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -149,12 +172,15 @@ static uint64_t mono_ns(void)
 struct run {
 	struct collector *col;
 	struct tracer *tr;
+	struct recorder *rec;
 };
 
 static int on_event(void *ctx, void *data, size_t size)
 {
 	struct run *r = ctx;
 
+	if (r->rec)
+		recorder_write(r->rec, data, size);
 	collector_handle(r->col, data, size);
 	return 0;
 }
@@ -198,6 +224,37 @@ static void take_counters(struct summary *sum, struct tracer *tr)
 	sum->ctr.tail_overflow = st[DBLAT_STAT_TAIL_OVERFLOW];
 }
 
+static int write_reports(const struct summary *sum)
+{
+	int err = 0;
+
+	report_text(stdout, sum, env.width);
+	fflush(stdout);
+	if (env.json && report_json(env.json, sum))
+		err = 1;
+	return err;
+}
+
+static int report_main(void)
+{
+	struct summary *sum = summary_new();
+	struct run run = {};
+	int err = 1;
+
+	run.col = sum ? collector_new(sum, NULL, NULL) : NULL;
+	if (!run.col) {
+		fprintf(stderr, "dblat: out of memory\n");
+		goto out;
+	}
+	if (recording_replay(env.input, on_event, &run, sum))
+		goto out;
+	err = write_reports(sum) ? 1 : 0;
+out:
+	collector_free(run.col);
+	summary_free(sum);
+	return err;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct argp argp = { opts, parse_arg, NULL, doc, NULL, NULL, NULL };
@@ -208,9 +265,20 @@ int main(int argc, char **argv)
 	int err;
 
 	argp_err_exit_status = 2;
+	if (argc > 1 && !strcmp(argv[1], "record"))
+		env.mode = MODE_RECORD;
+	else if (argc > 1 && !strcmp(argv[1], "report"))
+		env.mode = MODE_REPORT;
+	if (env.mode != MODE_LIVE) {
+		argv[1] = argv[0];
+		argv++;
+		argc--;
+	}
 	err = argp_parse(&argp, argc, argv, 0, NULL, NULL);
 	if (err)
 		return 2;
+	if (env.mode == MODE_REPORT)
+		return report_main();
 	if (preflight())
 		return 1;
 
@@ -232,6 +300,13 @@ int main(int argc, char **argv)
 	to.cap_fe = env.cap_fe;
 	to.ringbuf_mb = env.ringbuf_mb;
 	to.verbose = env.verbose;
+	if (env.mode == MODE_RECORD) {
+		run.rec = recorder_open(env.output);
+		if (!run.rec) {
+			err = 1;
+			goto cleanup;
+		}
+	}
 	run.tr = tracer_open(&to, on_event, &run);
 	if (!run.tr) {
 		err = 1;
@@ -276,11 +351,16 @@ int main(int argc, char **argv)
 	tracer_close(run.tr);
 	run.tr = NULL;
 
-	report_text(stdout, sum, env.width);
 	err = 0;
-	if (env.json && report_json(env.json, sum))
+	if (run.rec) {
+		err = recorder_close(run.rec, sum) ? 1 : 0;
+		run.rec = NULL;
+	}
+	if (write_reports(sum))
 		err = 1;
 cleanup:
+	if (run.rec)
+		recorder_close(run.rec, sum);
 	tracer_close(run.tr);
 	collector_free(run.col);
 	summary_free(sum);

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
 #include "tracer.h"
@@ -77,6 +79,21 @@ static void add_descendants(int map_fd, const pid_t *pids, int npids)
 	closedir(d);
 }
 
+/* libbpf finds tracepoint ids in tracefs; minimal hosts leave it unmounted. */
+static int ensure_tracefs(void)
+{
+	struct stat st;
+
+	if (!stat("/sys/kernel/tracing/events", &st) || !stat("/sys/kernel/debug/tracing/events", &st))
+		return 0;
+	if (mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, NULL) && errno != EBUSY) {
+		fprintf(stderr, "dblat: tracefs is not mounted and mounting it on /sys/kernel/tracing failed: %s\n",
+			strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void *ctx)
 {
 	struct tracer *t = calloc(1, sizeof(*t));
@@ -87,6 +104,8 @@ struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void
 	verbose_libbpf = o->verbose;
 	libbpf_set_print(print_libbpf);
 	t->ncpus = libbpf_num_possible_cpus();
+	if (ensure_tracefs())
+		goto fail;
 
 	t->skel = wire_bpf__open();
 	if (!t->skel) {
@@ -178,13 +197,10 @@ void tracer_stats(struct tracer *t, uint64_t out[DBLAT_STAT_NR])
 void tracer_ignore_conn(struct tracer *t, uint32_t tgid, int32_t fd)
 {
 	__u64 key = ((__u64)tgid << 32) | (__u32)fd;
-	struct dblat_conn c;
-	int mfd = bpf_map__fd(t->skel->maps.conns);
+	__u8 one = 1;
 
-	if (bpf_map_lookup_elem(mfd, &key, &c))
-		return;
-	c.state = DBLAT_CONN_IGNORE;
-	bpf_map_update_elem(mfd, &key, &c, BPF_EXIST);
+	bpf_map_update_elem(bpf_map__fd(t->skel->maps.ignored), &key, &one, BPF_ANY);
+	bpf_map_delete_elem(bpf_map__fd(t->skel->maps.conns), &key);
 }
 
 uint64_t tracer_map_bytes(struct tracer *t)
