@@ -746,7 +746,12 @@ static __always_inline void on_data(int dir, int fd, struct segs *segs, long ret
 
 	__builtin_memset(&sc->ev, 0, sizeof(sc->ev));
 	sc->ev.kind = DBLAT_EV_DATA;
-	sc->ev.ts_ns = bpf_ktime_get_ns();
+	/* A request starts when its first byte is handed to the kernel, not when that returns. */
+	if (dir == DBLAT_DIR_SEND && c->send_tid == (__u32)id && c->send_ts)
+		sc->ev.ts_ns = c->send_ts;
+	else
+		sc->ev.ts_ns = bpf_ktime_get_ns();
+	c->send_ts = 0;
 	sc->ev.conn_id = c->id;
 	sc->ev.tgid = tgid;
 	sc->ev.tid = (__u32)id;
@@ -960,6 +965,32 @@ int dbl_recvmsg(struct trace_event_raw_sys_exit *ctx)
 
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
 int dbl_sendmsg(struct trace_event_raw_sys_exit *ctx) { return data_hook(DBLAT_DIR_SEND, 2, ctx->ret); }
+
+/* Send entries only stamp connections already known to be PostgreSQL. */
+static __always_inline int mark_send(int fd)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 key = (id & ~0xffffffffull) | (__u32)fd;
+	struct dblat_conn *c = bpf_map_lookup_elem(&conns, &key);
+
+	if (c && c->state == DBLAT_CONN_PG) {
+		c->send_ts = bpf_ktime_get_ns();
+		c->send_tid = (__u32)id;
+	}
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_write")
+int dbl_write_in(struct trace_event_raw_sys_enter *ctx) { return mark_send(ctx->args[0]); }
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int dbl_sendto_in(struct trace_event_raw_sys_enter *ctx) { return mark_send(ctx->args[0]); }
+
+SEC("tracepoint/syscalls/sys_enter_writev")
+int dbl_writev_in(struct trace_event_raw_sys_enter *ctx) { return mark_send(ctx->args[0]); }
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int dbl_sendmsg_in(struct trace_event_raw_sys_enter *ctx) { return mark_send(ctx->args[0]); }
 
 SEC("tracepoint/syscalls/sys_enter_close")
 int dbl_close(struct trace_event_raw_sys_enter *ctx)

@@ -67,7 +67,7 @@ struct dblat_tail_rec {
 };
 
 struct dblat_event {
-	__u64 ts_ns;		/* CLOCK_MONOTONIC, at syscall exit */
+	__u64 ts_ns;		/* CLOCK_MONOTONIC: syscall entry for sends, exit for reads */
 	__u64 conn_id;		/* unique per adopted (process, fd) connection */
 	__u32 tgid;
 	__u32 tid;
@@ -141,6 +141,9 @@ struct dblat_conn {
 	__u8 tries;		/* buffers seen before it was recognised */
 	__u8 be_expect_answer;	/* next backend byte answers SSLRequest/GSSENCRequest */
 	__u8 pad[3];
+	__u64 send_ts;		/* entry time of the send in progress ... */
+	__u32 send_tid;		/* ... on this thread */
+	__u32 pad2;
 	struct dblat_frame fr[2];
 };
 
