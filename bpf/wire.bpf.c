@@ -73,6 +73,7 @@ struct {
 struct connect_start {
 	__u64 ts;
 	__s32 fd;
+	struct dblat_connect_addr a;
 };
 
 struct {
@@ -160,11 +161,24 @@ int BPF_PROG(dbl_fork, struct task_struct *parent, struct task_struct *child)
 	__u32 ptgid = parent->tgid, ctgid = child->tgid;
 	__u8 *t, v = DBLAT_TARGET_PID;
 
-	if (!filter_targets || ptgid == ctgid)
+	struct dblat_event ev = {};
+
+	if (ptgid == ctgid)
 		return 0;
-	t = bpf_map_lookup_elem(&targets, &ptgid);
-	if (t && *t == DBLAT_TARGET_PID)
-		bpf_map_update_elem(&targets, &ctgid, &v, BPF_ANY);
+	if (filter_targets) {
+		t = bpf_map_lookup_elem(&targets, &ptgid);
+		if (t && *t == DBLAT_TARGET_PID)
+			bpf_map_update_elem(&targets, &ctgid, &v, BPF_ANY);
+	}
+	/* A postmaster's fork starts a backend's session. */
+	if (!is_target(ptgid))
+		return 0;
+	ev.kind = DBLAT_EV_FORK;
+	ev.ts_ns = bpf_ktime_get_ns();
+	ev.tgid = ptgid;
+	ev.tid = ctgid;
+	bpf_probe_read_kernel_str(ev.comm, sizeof(ev.comm), parent->comm);
+	emit(&ev, sizeof(ev));
 	return 0;
 }
 
@@ -725,7 +739,12 @@ static __always_inline void on_data(int dir, int fd, struct segs *segs, long ret
 		sc->ev.tid = (__u32)id;
 		sc->ev.fd = fd;
 		sc->ev.role = c->role;
-		bpf_get_current_comm(sc->ev.comm, sizeof(sc->ev.comm));
+		{
+			/* The process's name, not this thread's: reports group by process. */
+			struct task_struct *task = bpf_get_current_task_btf();
+
+			BPF_CORE_READ_STR_INTO(&sc->ev.comm, task, group_leader, comm);
+		}
 		if (sk) {
 			struct dblat_conn_info *ci = (void *)sc->data;
 			struct connect_start *cs;
@@ -733,6 +752,7 @@ static __always_inline void on_data(int dir, int fd, struct segs *segs, long ret
 
 			__builtin_memset(ci, 0, sizeof(*ci));
 			fill_conn_info(ci, sk, f);
+			ci->ppid = BPF_CORE_READ(bpf_get_current_task_btf(), real_parent, tgid);
 			cs = bpf_map_lookup_elem(&connecting, &tid);
 			if (cs && cs->fd == fd)
 				ci->start_ns = cs->ts;
@@ -1005,7 +1025,7 @@ int dbl_close(struct trace_event_raw_sys_enter *ctx)
 		bpf_map_delete_elem(&ignored, &key);
 		return 0;
 	}
-	if (c->state == DBLAT_CONN_PG) {
+	if (c->state == DBLAT_CONN_PG || c->connecting) {
 		ev.kind = DBLAT_EV_CLOSE;
 		ev.ts_ns = bpf_ktime_get_ns();
 		ev.conn_id = c->id;
@@ -1024,11 +1044,25 @@ int dbl_connect_enter(struct trace_event_raw_sys_enter *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
-	struct connect_start cs = { .ts = bpf_ktime_get_ns(), .fd = ctx->args[0] };
+	struct connect_start *cs, init = {};
+	__u32 len = ctx->args[2];
 
 	if (!is_target(id >> 32))
 		return 0;
-	bpf_map_update_elem(&connecting, &tid, &cs, BPF_ANY);
+	bpf_map_update_elem(&connecting, &tid, &init, BPF_ANY);
+	cs = bpf_map_lookup_elem(&connecting, &tid);
+	if (!cs)
+		return 0;
+	cs->ts = bpf_ktime_get_ns();
+	cs->fd = ctx->args[0];
+	if (len > DBLAT_ADDR_MAX)
+		len = DBLAT_ADDR_MAX;
+	barrier_var(len);
+	len &= 127;
+	if (len > DBLAT_ADDR_MAX)
+		len = DBLAT_ADDR_MAX;
+	if (bpf_probe_read_user(cs->a.addr, len, (void *)ctx->args[1]) == 0)
+		cs->a.len = len;
 	return 0;
 }
 
@@ -1066,7 +1100,93 @@ int dbl_connect_exit(struct trace_event_raw_sys_exit *ctx)
 	__builtin_memset(ci, 0, sizeof(*ci));
 	fill_conn_info(ci, sk, f);
 	ci->start_ns = cs->ts;
+	__builtin_memcpy((void *)(ci + 1), &cs->a, sizeof(cs->a));
+	emit(sc, sizeof(sc->ev) + sizeof(*ci) + sizeof(cs->a));
+	{
+		struct dblat_conn nc = { .connecting = 1 };
+		__u32 tgid = id >> 32;
+
+		bpf_map_update_elem(&conns, &key, &nc, BPF_ANY);
+		bpf_map_update_elem(&procs, &tgid, &zero, BPF_NOEXIST);
+	}
+	bpf_map_delete_elem(&connecting, &tid);
+	return 0;
+}
+
+/* A postmaster's accept(): the accept-queue wait ends here. */
+static __always_inline int accept_exit(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, zero = 0;
+	struct scratch *sc;
+	struct dblat_conn_info *ci;
+	struct file *f = NULL;
+	struct sock *sk;
+
+	if (ret < 0 || !is_target(tgid))
+		return 0;
+	sk = fd_stream_sock(ret, &f);
+	sc = bpf_map_lookup_elem(&scratch_map, &zero);
+	if (!sk || !sc)
+		return 0;
+	__builtin_memset(&sc->ev, 0, sizeof(sc->ev));
+	sc->ev.kind = DBLAT_EV_ACCEPT;
+	sc->ev.ts_ns = bpf_ktime_get_ns();
+	sc->ev.tgid = tgid;
+	sc->ev.tid = (__u32)id;
+	sc->ev.fd = ret;
+	sc->ev.ret = ret;
+	bpf_get_current_comm(sc->ev.comm, sizeof(sc->ev.comm));
+	ci = (void *)sc->data;
+	__builtin_memset(ci, 0, sizeof(*ci));
+	fill_conn_info(ci, sk, f);
 	emit(sc, sizeof(sc->ev) + sizeof(*ci));
-	/* Keep the start for the adoption of this fd; EINPROGRESS completes later. */
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int dbl_accept(struct trace_event_raw_sys_exit *ctx) { return accept_exit(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int dbl_accept4(struct trace_event_raw_sys_exit *ctx) { return accept_exit(ctx->ret); }
+
+/*
+ * The end of a TCP handshake, on either side: runs in softirq context, so
+ * the current task means nothing; user space matches it by ports.
+ */
+SEC("tracepoint/sock/inet_sock_set_state")
+int dbl_tcp_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	__u32 zero = 0;
+	struct scratch *sc;
+	struct dblat_conn_info *ci;
+	int o = ctx->oldstate, n = ctx->newstate;
+
+	if (ctx->protocol != 6 /* IPPROTO_TCP */)
+		return 0;
+	if (!(o == DBLAT_TCP_SYN_SENT && (n == DBLAT_TCP_ESTABLISHED || n == DBLAT_TCP_CLOSE)) &&
+	    !(o == DBLAT_TCP_SYN_RECV && n == DBLAT_TCP_ESTABLISHED))
+		return 0;
+	sc = bpf_map_lookup_elem(&scratch_map, &zero);
+	if (!sc)
+		return 0;
+	__builtin_memset(&sc->ev, 0, sizeof(sc->ev));
+	sc->ev.kind = DBLAT_EV_TCP_STATE;
+	sc->ev.ts_ns = bpf_ktime_get_ns();
+	sc->ev.fd = o;
+	sc->ev.ret = n;
+	ci = (void *)sc->data;
+	__builtin_memset(ci, 0, sizeof(*ci));
+	ci->family = ctx->family;
+	ci->lport = ctx->sport;
+	ci->rport = ctx->dport;
+	if (ctx->family == 2) {
+		bpf_probe_read_kernel(ci->laddr, 4, ctx->saddr);
+		bpf_probe_read_kernel(ci->raddr, 4, ctx->daddr);
+	} else {
+		bpf_probe_read_kernel(ci->laddr, 16, ctx->saddr_v6);
+		bpf_probe_read_kernel(ci->raddr, 16, ctx->daddr_v6);
+	}
+	emit(sc, sizeof(sc->ev) + sizeof(*ci));
 	return 0;
 }

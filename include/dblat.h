@@ -18,11 +18,20 @@
 enum dblat_ev_kind {
 	DBLAT_EV_DATA = 1,	/* bytes moved on an adopted PostgreSQL connection */
 	DBLAT_EV_CONN = 2,	/* a connection was adopted: socket identity follows */
-	DBLAT_EV_CLOSE = 3,	/* close() of an adopted connection's fd */
+	DBLAT_EV_CLOSE = 3,	/* close() of an adopted (or connect()ed) connection's fd */
 	DBLAT_EV_EOF = 4,	/* a read returned 0: the peer closed */
 	DBLAT_EV_EXIT = 5,	/* a traced process exited */
 	DBLAT_EV_CONNECT = 6,	/* connect() on a stream socket returned */
+	DBLAT_EV_ACCEPT = 7,	/* accept() returned a stream socket (ret = new fd) */
+	DBLAT_EV_FORK = 8,	/* a traced process forked: tid = the child's pid */
+	DBLAT_EV_TCP_STATE = 9,	/* TCP handshake ended: ret = new state, fd = old state */
 };
+
+/* TCP states of sock:inet_sock_set_state (include/net/tcp_states.h). */
+#define DBLAT_TCP_ESTABLISHED 1
+#define DBLAT_TCP_SYN_SENT 2
+#define DBLAT_TCP_SYN_RECV 3
+#define DBLAT_TCP_CLOSE 7
 
 enum dblat_dir {
 	DBLAT_DIR_SEND = 0,	/* the process wrote */
@@ -95,11 +104,20 @@ struct dblat_conn_info {
 	__u16 lport;		/* host byte order */
 	__u16 rport;
 	__u16 pad;
+	__u32 ppid;		/* EV_CONN: the process's parent (a backend's postmaster) */
+	__u32 pad2;
 	__u8 laddr[16];		/* IPv4 in the first 4 bytes */
 	__u8 raddr[16];
 	__u64 ino;		/* AF_UNIX: this socket's inode */
 	__u64 peer_ino;		/* AF_UNIX: the peer socket's inode */
 	__u64 start_ns;		/* connect() entry time when it was seen, else 0 */
+};
+
+/* EV_CONNECT carries the address connect() was given after the conn info. */
+#define DBLAT_ADDR_MAX 112
+struct dblat_connect_addr {
+	__u32 len;
+	__u8 addr[DBLAT_ADDR_MAX];	/* struct sockaddr as the caller passed it */
 };
 
 static inline __u32 dblat_data_pad(__u32 n) { return (n + 7) & ~7u; }
@@ -140,7 +158,8 @@ struct dblat_conn {
 	__u8 tls;		/* encrypted: timing only */
 	__u8 tries;		/* buffers seen before it was recognised */
 	__u8 be_expect_answer;	/* next backend byte answers SSLRequest/GSSENCRequest */
-	__u8 pad[3];
+	__u8 connecting;	/* made by connect(): its close is reported even if unrecognised */
+	__u8 pad[2];
 	__u64 send_ts;		/* entry time of the send in progress ... */
 	__u32 send_tid;		/* ... on this thread */
 	__u32 pad2;

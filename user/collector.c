@@ -3,58 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include "collector.h"
+#include "conn.h"
+#include "session.h"
 #include "pgwire.h"
 #include "fingerprint.h"
-
-#define CONN_HASH 4096
-#define MAX_PENDING 4096
-#define FP_BUF 8192
-
-/* A frontend message still waiting for its answer. */
-struct pending {
-	char type;		/* frontend type: Q P B D E C S F */
-	uint32_t fp;
-	uint64_t ts;		/* when it was sent (client) or read (server) */
-	uint64_t batch_ts;	/* first message of its batch */
-	uint64_t rows;
-	bool error;
-	char sqlstate[6];
-};
-
-struct name_fp {
-	char *name;
-	uint32_t fp;
-	struct name_fp *next;
-};
-
-struct conn {
-	uint64_t id;
-	uint32_t tgid;
-	int32_t fd;
-	uint8_t role;
-	bool dead;
-	char comm[DBLAT_COMM_LEN];
-	struct dblat_conn_info info;
-	struct pg_framer fr;
-	struct name_fp *stmts;	/* prepared statement name -> fingerprint */
-	struct name_fp *portals;
-	struct pending *q;	/* ring of pending requests */
-	uint32_t qhead, qlen, qcap;
-	uint64_t batch_ts;
-	uint64_t last_done;
-	char txn;		/* last ReadyForQuery status */
-	struct conn *next;
-};
-
-struct collector {
-	struct summary *sum;
-	struct conn *hash[CONN_HASH];
-	uint32_t nconns;
-	collector_reject_fn reject;
-	void *reject_ctx;
-	uint32_t fp_unknown_stmt;
-	char fpbuf[FP_BUF];
-};
 
 struct collector *collector_new(struct summary *sum, collector_reject_fn reject, void *ctx)
 {
@@ -120,12 +72,13 @@ static struct conn *conn_find(struct collector *c, uint64_t id)
 	return NULL;
 }
 
-static void conn_drop(struct collector *c, uint64_t id)
+static void conn_drop(struct collector *c, uint64_t id, uint64_t ts)
 {
 	struct conn **pp = &c->hash[id & (CONN_HASH - 1)], *k;
 
 	for (; (k = *pp); pp = &k->next)
 		if (k->id == id) {
+			session_end(c, k, ts, false);
 			*pp = k->next;
 			conn_free(k);
 			c->nconns--;
@@ -133,7 +86,7 @@ static void conn_drop(struct collector *c, uint64_t id)
 		}
 }
 
-static void drop_process(struct collector *c, uint32_t tgid)
+static void drop_process(struct collector *c, uint32_t tgid, uint64_t ts)
 {
 	uint32_t i;
 
@@ -142,6 +95,7 @@ static void drop_process(struct collector *c, uint32_t tgid)
 
 		while ((k = *pp)) {
 			if (k->tgid == tgid) {
+				session_end(c, k, ts, false);
 				*pp = k->next;
 				conn_free(k);
 				c->nconns--;
@@ -152,25 +106,7 @@ static void drop_process(struct collector *c, uint32_t tgid)
 	}
 }
 
-static void proc_comm(uint32_t tgid, char *out, const char *fallback)
-{
-	char path[64];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%u/comm", tgid);
-	f = fopen(path, "re");
-	if (f) {
-		if (fgets(out, DBLAT_COMM_LEN, f)) {
-			out[strcspn(out, "\n")] = 0;
-			fclose(f);
-			return;
-		}
-		fclose(f);
-	}
-	snprintf(out, DBLAT_COMM_LEN, "%.*s", DBLAT_COMM_LEN - 1, fallback);
-}
-
-static struct conn *conn_new(struct collector *c, const struct dblat_event *ev)
+static struct conn *conn_new(struct collector *c, const struct dblat_event *ev, size_t size)
 {
 	struct conn *k = calloc(1, sizeof(*k));
 
@@ -180,12 +116,16 @@ static struct conn *conn_new(struct collector *c, const struct dblat_event *ev)
 	k->tgid = ev->tgid;
 	k->fd = ev->fd;
 	k->role = ev->role;
-	proc_comm(ev->tgid, k->comm, ev->comm);
+	/* From the event, never from /proc: a replayed recording must give the same answer. */
+	snprintf(k->comm, sizeof(k->comm), "%.*s", DBLAT_COMM_LEN - 1, ev->comm);
+	if (ev->kind == DBLAT_EV_CONN && size >= sizeof(*ev) + sizeof(k->info))
+		memcpy(&k->info, ev + 1, sizeof(k->info));
 	pg_framer_init(&k->fr, false);
 	k->next = c->hash[k->id & (CONN_HASH - 1)];
 	c->hash[k->id & (CONN_HASH - 1)] = k;
 	c->nconns++;
 	c->sum->ctr.conns_adopted++;
+	session_conn_new(c, k, ev->ts_ns);
 	return k;
 }
 
@@ -257,8 +197,10 @@ static void q_push(struct collector *c, struct conn *k, char type, uint32_t fp, 
 {
 	struct pending *p;
 
-	if (!k->qlen)
+	if (!k->qlen) {
 		k->batch_ts = ts;
+		session_busy(c, k, true, ts);
+	}
 	if (k->qlen == k->qcap) {
 		uint32_t nc = k->qcap ? 2 * k->qcap : 16, i;
 		struct pending *n;
@@ -309,6 +251,16 @@ static void complete(struct collector *c, struct conn *k, struct pending *p, uin
 	};
 
 	summary_add_call(c->sum, &call);
+	if (call.side == SIDE_CLIENT) {
+		struct series_point *sp = summary_series_at(c->sum, ts);
+
+		if (sp) {
+			sp->calls++;
+			sp->errors += p->error;
+			hist_add(&sp->lat, call.lat_ns);
+		}
+	}
+	session_call_done(c, k, p, start, ts);
 	k->last_done = ts;
 }
 
@@ -509,10 +461,14 @@ static void on_msg(void *ctx, const struct pg_msg *m)
 	struct collector *c = a[0];
 	struct conn *k = a[1];
 
-	if (m->stream == DBLAT_STREAM_FE)
+	session_msg(c, k, m);
+	if (m->stream == DBLAT_STREAM_FE) {
 		on_frontend(c, k, m);
-	else
+	} else {
 		on_backend(c, k, m);
+		if (!k->qlen)
+			session_busy(c, k, false, m->ts_ns);
+	}
 }
 
 static void on_data(struct collector *c, const struct dblat_event *ev, size_t size)
@@ -526,7 +482,7 @@ static void on_data(struct collector *c, const struct dblat_event *ev, size_t si
 	if (sizeof(*ev) + pad + (size_t)ev->nrec * sizeof(*recs) > size || ev->nrec > DBLAT_TAIL_RECS)
 		return;
 	if (!k)
-		k = conn_new(c, ev);
+		k = conn_new(c, ev, 0);
 	if (!k || k->dead)
 		return;
 	ctx[0] = c;
@@ -554,22 +510,43 @@ int collector_handle(struct collector *c, const void *data, size_t size)
 	case DBLAT_EV_CONN:
 		k = conn_find(c, ev->conn_id);
 		if (!k)
-			k = conn_new(c, ev);
+			k = conn_new(c, ev, size);
 		if (k && size >= sizeof(*ev) + sizeof(struct dblat_conn_info))
-			memcpy(&k->info, ev + 1, sizeof(k->info));
+			session_conn_info(c, k);
 		break;
 	case DBLAT_EV_CLOSE:
-		conn_drop(c, ev->conn_id);
+		if (conn_find(c, ev->conn_id) && ev->conn_id)
+			conn_drop(c, ev->conn_id, ev->ts_ns);
+		else
+			session_on_unadopted_close(c, ev);
 		break;
 	case DBLAT_EV_EOF:
+		k = conn_find(c, ev->conn_id);
+		if (k)
+			session_end(c, k, ev->ts_ns, true);
 		break;
 	case DBLAT_EV_EXIT:
-		drop_process(c, ev->tgid);
+		drop_process(c, ev->tgid, ev->ts_ns);
 		break;
 	case DBLAT_EV_CONNECT:
+		session_on_connect(c, ev, size);
+		break;
+	case DBLAT_EV_ACCEPT:
+		session_on_accept(c, ev, size);
+		break;
+	case DBLAT_EV_FORK:
+		session_on_fork(c, ev);
+		break;
+	case DBLAT_EV_TCP_STATE:
+		session_on_tcp_state(c, ev, size);
 		break;
 	default:
 		return -1;
 	}
 	return 0;
+}
+
+void collector_finish(struct collector *c, uint64_t ts)
+{
+	session_finish(c, ts);
 }

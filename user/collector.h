@@ -21,6 +21,9 @@ void collector_free(struct collector *c);
 /* One ring-buffer record; returns 0, or -1 when it is malformed. */
 int collector_handle(struct collector *c, const void *data, size_t size);
 
+/* The run ended at ts: settle time-weighted counters. */
+void collector_finish(struct collector *c, uint64_t ts);
+
 /* Connections currently tracked. */
 uint32_t collector_nconns(const struct collector *c);
 

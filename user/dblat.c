@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "collector.h"
+#include "exports.h"
 #include "recording.h"
 #include "report.h"
 #include "summary.h"
@@ -232,6 +233,8 @@ static int write_reports(const struct summary *sum)
 	fflush(stdout);
 	if (env.json && report_json(env.json, sum))
 		err = 1;
+	if (exports_write(sum))
+		err = 1;
 	return err;
 }
 
@@ -248,6 +251,7 @@ static int report_main(void)
 	}
 	if (recording_replay(env.input, on_event, &run, sum))
 		goto out;
+	collector_finish(run.col, sum->end_ns);
 	err = write_reports(sum) ? 1 : 0;
 out:
 	collector_free(run.col);
@@ -257,7 +261,11 @@ out:
 
 int main(int argc, char **argv)
 {
-	static const struct argp argp = { opts, parse_arg, NULL, doc, NULL, NULL, NULL };
+	static const struct argp_child children[] = {
+		{ &exports_argp, 0, "Exports:", 0 },
+		{},
+	};
+	static const struct argp argp = { opts, parse_arg, NULL, doc, children, NULL, NULL };
 	struct tracer_opts to = {};
 	struct summary *sum = NULL;
 	struct run run = {};
@@ -265,6 +273,8 @@ int main(int argc, char **argv)
 	int err;
 
 	argp_err_exit_status = 2;
+	if (argc > 1 && !strcmp(argv[1], "diff"))
+		return diff_main(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "record"))
 		env.mode = MODE_RECORD;
 	else if (argc > 1 && !strcmp(argv[1], "report"))
@@ -300,20 +310,25 @@ int main(int argc, char **argv)
 	to.cap_fe = env.cap_fe;
 	to.ringbuf_mb = env.ringbuf_mb;
 	to.verbose = env.verbose;
-	if (env.mode == MODE_RECORD) {
-		run.rec = recorder_open(env.output);
-		if (!run.rec) {
-			err = 1;
-			goto cleanup;
-		}
-	}
 	run.tr = tracer_open(&to, on_event, &run);
 	if (!run.tr) {
 		err = 1;
 		goto cleanup;
 	}
-	start = mono_ns();
-	sum->start_ns = start;
+	/* Nothing is consumed before the first poll: the recording misses no event. */
+	sum->start_ns = mono_ns();
+	if (env.mode == MODE_RECORD) {
+		run.rec = recorder_open(env.output, sum->start_ns);
+		if (!run.rec) {
+			err = 1;
+			goto cleanup;
+		}
+	}
+	if (exports_start()) {
+		err = 1;
+		goto cleanup;
+	}
+	start = sum->start_ns;
 	if (env.npids || env.ncomms)
 		fprintf(stderr, "dblat: attached to %d pid(s) and %d name(s); Ctrl-C to stop\n",
 			env.npids, env.ncomms);
@@ -330,6 +345,8 @@ int main(int argc, char **argv)
 			goto cleanup;
 		}
 		now = mono_ns();
+		sum->duration_s = (now - start) / 1e9;
+		exports_poll(sum);
 		if (env.duration && now - start >= (uint64_t)(env.duration * 1e9))
 			break;
 		if (next_ival && now >= next_ival) {
@@ -345,6 +362,7 @@ int main(int argc, char **argv)
 	}
 	tracer_poll(run.tr, 0);
 	now = mono_ns();
+	collector_finish(run.col, now);
 	sum->end_ns = now;
 	sum->duration_s = (now - start) / 1e9;
 	take_counters(sum, run.tr);
@@ -359,6 +377,7 @@ int main(int argc, char **argv)
 	if (write_reports(sum))
 		err = 1;
 cleanup:
+	exports_stop();
 	if (run.rec)
 		recorder_close(run.rec, sum);
 	tracer_close(run.tr);

@@ -15,7 +15,7 @@ struct recorder {
 	int err;
 };
 
-struct recorder *recorder_open(const char *path)
+struct recorder *recorder_open(const char *path, uint64_t start_ns)
 {
 	struct recorder *r = calloc(1, sizeof(*r));
 	uint32_t hdr[2] = { REC_VERSION, 0 };
@@ -30,7 +30,8 @@ struct recorder *recorder_open(const char *path)
 		return NULL;
 	}
 	gzbuffer(r->gz, 1 << 18);
-	if (gzwrite(r->gz, REC_MAGIC, 8) != 8 || gzwrite(r->gz, hdr, sizeof(hdr)) != sizeof(hdr))
+	if (gzwrite(r->gz, REC_MAGIC, 8) != 8 || gzwrite(r->gz, hdr, sizeof(hdr)) != sizeof(hdr) ||
+	    gzwrite(r->gz, &start_ns, 8) != 8)
 		r->err = 1;
 	return r;
 }
@@ -75,6 +76,7 @@ int recording_replay(const char *path, replay_fn fn, void *ctx, struct summary *
 	gzFile gz = gzopen(path, "rb");
 	char magic[8];
 	uint32_t hdr[2], size;
+	uint64_t start_ns;
 	uint8_t *buf = NULL;
 	int err = -1;
 
@@ -92,6 +94,11 @@ int recording_replay(const char *path, replay_fn fn, void *ctx, struct summary *
 			path, hdr[0], REC_VERSION);
 		goto out;
 	}
+	if (gzread(gz, &start_ns, 8) != 8) {
+		fprintf(stderr, "dblat: %s is cut short\n", path);
+		goto out;
+	}
+	s->start_ns = start_ns;
 	buf = malloc(MAX_RECORD);
 	if (!buf)
 		goto out;

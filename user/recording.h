@@ -5,7 +5,7 @@
  * report exactly as live mode would have.
  *
  * File format (version 1), all integers little-endian, inside one gzip stream:
- *   header:  "DBLATREC" (8 bytes), u32 version, u32 reserved
+ *   header:  "DBLATREC" (8 bytes), u32 version, u32 reserved, u64 start_ns
  *   records: u32 size, then size bytes of a struct dblat_event record
  *   trailer: u32 0xffffffff, then struct rec_trailer
  */
@@ -26,7 +26,7 @@ struct rec_trailer {
 };
 
 struct recorder;
-struct recorder *recorder_open(const char *path);
+struct recorder *recorder_open(const char *path, uint64_t start_ns);
 int recorder_write(struct recorder *r, const void *data, uint32_t size);
 int recorder_close(struct recorder *r, const struct summary *s);	/* writes the trailer */
 

@@ -33,6 +33,125 @@ static void latency(FILE *out, const struct hist *h)
 		h->sum / 1e3);
 }
 
+static void hist_obj(FILE *out, const char *name, const struct hist *h)
+{
+	fprintf(out, "\"%s\":{\"count\":%llu,", name, (unsigned long long)h->count);
+	fputs("\"us\":", out);
+	latency(out, h);
+	fputc('}', out);
+}
+
+static double ns_s(uint64_t ns)
+{
+	return ns / 1e9;
+}
+
+/* sessions, overhead, occupancy, transactions and outages: one entry per process and side */
+static void json_procs(FILE *out, const struct summary *s)
+{
+	uint32_t i;
+	int k;
+	const char *sep = "";
+
+	fputs("\"processes\":[", out);
+	for (i = 0; i < s->nprocs; i++) {
+		const struct proc_stats *p = s->procs[i];
+		uint64_t all_ns = 0, over_ns = 0, all_calls = 0, over_calls = 0;
+
+		fprintf(out, "%s\n {\"pid\":%u,\"side\":\"%s\",\"comm\":", sep, p->tgid, side_name(p->side));
+		sep = ",";
+		json_str(out, p->comm);
+		/* sessions */
+		fprintf(out, ",\n  \"sessions\":{\"opened\":%llu,\"closed\":%llu,\"opened_per_s\":%.3f,\"failed\":{",
+			(unsigned long long)p->opened, (unsigned long long)p->closed,
+			s->duration_s > 0 ? p->opened / s->duration_s : 0.0);
+		for (k = 0; k < FAIL_N; k++)
+			fprintf(out, "%s\"%s\":%llu", k ? "," : "", fail_reason_name(k),
+				(unsigned long long)p->failed[k]);
+		fputs("},\"auth\":{", out);
+		for (k = 0; k < AUTH_N; k++)
+			fprintf(out, "%s\"%s\":%llu", k ? "," : "", auth_method_name(k),
+				(unsigned long long)p->auth_count[k]);
+		fprintf(out, "},\"auth_roundtrips\":%llu,\"phases\":{", (unsigned long long)p->auth_roundtrips);
+		for (k = 0; k < SESS_PHASE_N; k++) {
+			if (k)
+				fputc(',', out);
+			hist_obj(out, sess_phase_name(k), &p->phase[k]);
+		}
+		fputs("},", out);
+		if (p->side == SIDE_SERVER) {
+			hist_obj(out, "accept_wait", &p->accept_wait);
+			fputc(',', out);
+			hist_obj(out, "backend_start", &p->backend_start);
+			fputc(',', out);
+		}
+		hist_obj(out, "lifetime", &p->lifetime);
+		fputs("},\n  \"overhead\":{\"classes\":{", out);
+		for (k = 0; k < STMT_NCLASS; k++) {
+			fprintf(out, "%s\"%s\":{\"calls\":%llu,\"time_us\":%.3f}", k ? "," : "",
+				dblat_class_name(k), (unsigned long long)p->class_calls[k], p->class_ns[k] / 1e3);
+			all_ns += p->class_ns[k];
+			all_calls += p->class_calls[k];
+			if (k != STMT_WORK && k != STMT_MAINT) {
+				over_ns += p->class_ns[k];
+				over_calls += p->class_calls[k];
+			}
+		}
+		fprintf(out, "},\"share_of_db_time\":%.4f,\"roundtrips_per_work_statement\":%.3f,\"time_us_per_work_statement\":%.3f},",
+			all_ns ? (double)over_ns / all_ns : 0.0,
+			p->class_calls[STMT_WORK] ? (double)over_calls / p->class_calls[STMT_WORK] : 0.0,
+			p->class_calls[STMT_WORK] ? over_ns / 1e3 / p->class_calls[STMT_WORK] : 0.0);
+		(void)all_calls;
+		fprintf(out, "\n  \"occupancy\":{\"open\":%u,\"busy\":%u,\"max_open\":%u,\"max_busy\":%u,\"saturated_s\":%.3f},",
+			p->open_now, p->busy_now, p->max_open, p->max_busy, ns_s(p->saturated_ns));
+		fprintf(out, "\n  \"transactions\":{\"count\":%llu,\"aborted\":%llu,",
+			(unsigned long long)p->txns, (unsigned long long)p->aborted);
+		hist_obj(out, "duration", &p->txn_dur);
+		fputc(',', out);
+		hist_obj(out, "commit", &p->commit_lat);
+		fputc(',', out);
+		hist_obj(out, "idle_in_transaction", &p->idle_in_txn);
+		fputs("},\n  \"outages\":[", out);
+		for (k = 0; k < (int)p->noutages; k++) {
+			const struct outage *o = &p->outages[k];
+
+			fprintf(out, "%s{\"start_s\":%.3f,\"end_s\":", k ? "," : "",
+				o->start_ns > s->start_ns ? ns_s(o->start_ns - s->start_ns) : 0.0);
+			if (o->end_ns)
+				fprintf(out, "%.3f,\"recovery_s\":%.3f", ns_s(o->end_ns - s->start_ns),
+					ns_s(o->end_ns - o->start_ns));
+			else
+				fputs("null,\"recovery_s\":null", out);
+			fprintf(out, ",\"failures\":%llu}", (unsigned long long)o->failures);
+		}
+		fputs("]}", out);
+	}
+	fputs("\n],\n", out);
+}
+
+static void json_timeline(FILE *out, const struct summary *s)
+{
+	uint32_t i;
+
+	fputs("\"timeline\":[", out);
+	for (i = 0; i < s->ntimeline; i++) {
+		const struct timeline_event *e = &s->timeline[i];
+
+		fprintf(out, "%s\n {\"start_s\":%.3f,\"end_s\":", i ? "," : "",
+			e->start_ns > s->start_ns ? ns_s(e->start_ns - s->start_ns) : 0.0);
+		if (e->end_ns)
+			fprintf(out, "%.3f", e->end_ns > s->start_ns ? ns_s(e->end_ns - s->start_ns) : 0.0);
+		else
+			fputs("null", out);
+		fputs(",\"what\":", out);
+		json_str(out, e->what);
+		fputs(",\"detail\":", out);
+		json_str(out, e->detail);
+		fputc('}', out);
+	}
+	fputs("\n]", out);
+}
+
 int report_json(const char *path, const struct summary *s)
 {
 	FILE *out = fopen(path, "we");
@@ -78,8 +197,11 @@ int report_json(const char *path, const struct summary *s)
 		latency(out, &st->lat);
 		fputc('}', out);
 	}
-	fputs("\n]}\n", out);
+	fputs("\n],\n", out);
 	free(v);
+	json_procs(out, s);
+	json_timeline(out, s);
+	fputs("}\n", out);
 	if (fclose(out)) {
 		fprintf(stderr, "dblat: cannot write %s: %s\n", path, strerror(errno));
 		return -1;

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include "report.h"
+#include "fingerprint.h"
 
 static void fmt_us(char *buf, size_t n, double ns)
 {
@@ -38,6 +40,53 @@ static void header(FILE *out)
 		"ERRORS", "MEAN", "P50", "P99", "MAX", "TOTAL", "QUERY");
 }
 
+static void report_sessions(FILE *out, const struct summary *s)
+{
+	uint32_t i;
+	int k;
+	bool any = false;
+
+	for (i = 0; i < s->nprocs; i++) {
+		const struct proc_stats *p = s->procs[i];
+		char ready[16], p99[16], commit[16], txn[16];
+		uint64_t fails = 0, all = 0, over = 0;
+
+		for (k = 0; k < FAIL_N; k++)
+			fails += p->failed[k];
+		for (k = 0; k < STMT_NCLASS; k++) {
+			all += p->class_ns[k];
+			if (k != STMT_WORK && k != STMT_MAINT)
+				over += p->class_ns[k];
+		}
+		if (!p->opened && !fails && !p->txns && !all)
+			continue;
+		if (!any) {
+			fprintf(out, "\n%-6s %-15s %7s %6s %6s %9s %9s %6s %8s %6s %9s %9s %8s\n", "SIDE", "COMM", "PID",
+				"OPENED", "FAILED", "READY", "READY99", "OPEN", "BUSY/MAX", "TXNS", "TXN", "COMMIT",
+				"OVERHEAD");
+			any = true;
+		}
+		fmt_us(ready, sizeof(ready), hist_mean(&p->phase[SESS_READY]));
+		fmt_us(p99, sizeof(p99), (double)hist_quantile(&p->phase[SESS_READY], 0.99));
+		fmt_us(txn, sizeof(txn), hist_mean(&p->txn_dur));
+		fmt_us(commit, sizeof(commit), hist_mean(&p->commit_lat));
+		fprintf(out, "%-6s %-15s %7u %6llu %6llu %9s %9s %6u %4u/%-3u %6llu %9s %9s %7.1f%%\n",
+			side_name(p->side), p->comm, p->tgid, (unsigned long long)p->opened,
+			(unsigned long long)fails, ready, p99, p->max_open, p->max_busy, p->max_open,
+			(unsigned long long)p->txns, txn, commit, all ? 100.0 * over / all : 0.0);
+		for (k = 0; k < (int)p->noutages; k++) {
+			const struct outage *o = &p->outages[k];
+
+			if (o->end_ns)
+				fprintf(out, "       outage: %llu failures, recovered after %.3f s\n",
+					(unsigned long long)o->failures, (o->end_ns - o->start_ns) / 1e9);
+			else
+				fprintf(out, "       outage: %llu failures, not recovered by the end\n",
+					(unsigned long long)o->failures);
+		}
+	}
+}
+
 void report_text(FILE *out, const struct summary *s, int width)
 {
 	uint32_t n, i;
@@ -55,6 +104,7 @@ void report_text(FILE *out, const struct summary *s, int width)
 	for (i = 0; v && i < n; i++)
 		row(out, s, v[i], &v[i]->lat, v[i]->calls, width);
 	free(v);
+	report_sessions(out, s);
 }
 
 void report_live(FILE *out, const struct summary *s, double interval_s, uint32_t nconns)

@@ -30,8 +30,12 @@ void summary_free(struct summary *s)
 	for (i = 0; i < s->nstmts; i++) {
 		struct stmt_stats *st = s->stmts[i];
 
+		int k;
+
 		hist_free(&st->lat);
 		hist_free(&st->ival);
+		for (k = 0; k < STAGE_N; k++)
+			hist_free(&st->stage[k]);
 		free(st->pids);
 		free(st->states);
 		free(st);
@@ -42,6 +46,26 @@ void summary_free(struct summary *s)
 	}
 	free(s->fps);
 	free(s->stmts);
+	for (i = 0; i < s->nprocs; i++) {
+		struct proc_stats *p = s->procs[i];
+		int k;
+
+		for (k = 0; k < SESS_PHASE_N; k++)
+			hist_free(&p->phase[k]);
+		hist_free(&p->lifetime);
+		hist_free(&p->accept_wait);
+		hist_free(&p->backend_start);
+		hist_free(&p->txn_dur);
+		hist_free(&p->commit_lat);
+		hist_free(&p->idle_in_txn);
+		free(p->outages);
+		free(p);
+	}
+	free(s->procs);
+	for (i = 0; i < s->nseries; i++)
+		hist_free(&s->series[i].lat);
+	free(s->series);
+	free(s->timeline);
 	free(s);
 }
 
@@ -205,4 +229,108 @@ struct stmt_stats **summary_sorted(const struct summary *s, uint32_t *n)
 const char *side_name(uint8_t side)
 {
 	return side == SIDE_SERVER ? "server" : "client";
+}
+
+struct proc_stats *summary_proc(struct summary *s, uint32_t tgid, uint8_t side, const char *comm)
+{
+	uint32_t h = (tgid * 2654435761u + side) & 1023;
+	struct proc_stats *p;
+
+	for (p = s->proc_hash[h]; p; p = p->next)
+		if (p->tgid == tgid && p->side == side)
+			return p;
+	if (s->nprocs == s->cap_procs) {
+		uint32_t nc = s->cap_procs ? 2 * s->cap_procs : 32;
+		struct proc_stats **n = realloc(s->procs, nc * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		s->procs = n;
+		s->cap_procs = nc;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->tgid = tgid;
+	p->side = side;
+	snprintf(p->comm, sizeof(p->comm), "%s", comm ? comm : "");
+	p->next = s->proc_hash[h];
+	s->proc_hash[h] = p;
+	s->procs[s->nprocs++] = p;
+	return p;
+}
+
+#define MAX_SERIES (7 * 24 * 3600)
+
+struct series_point *summary_series_at(struct summary *s, uint64_t ts_ns)
+{
+	uint64_t sec;
+
+	if (!s->start_ns || ts_ns < s->start_ns)
+		return s->nseries ? &s->series[0] : NULL;
+	sec = (ts_ns - s->start_ns) / 1000000000ull;
+	if (sec >= MAX_SERIES)
+		return NULL;
+	if (sec >= s->nseries) {
+		struct series_point *n = realloc(s->series, (sec + 1) * sizeof(*n));
+
+		if (!n)
+			return NULL;
+		memset(&n[s->nseries], 0, (sec + 1 - s->nseries) * sizeof(*n));
+		s->series = n;
+		s->nseries = sec + 1;
+	}
+	return &s->series[sec];
+}
+
+void summary_timeline_add(struct summary *s, uint64_t start_ns, uint64_t end_ns,
+			  const char *what, const char *detail)
+{
+	struct timeline_event *e;
+
+	if (s->ntimeline == s->cap_timeline) {
+		uint32_t nc = s->cap_timeline ? 2 * s->cap_timeline : 32;
+		struct timeline_event *n = realloc(s->timeline, nc * sizeof(*n));
+
+		if (!n)
+			return;
+		s->timeline = n;
+		s->cap_timeline = nc;
+	}
+	e = &s->timeline[s->ntimeline++];
+	memset(e, 0, sizeof(*e));
+	e->start_ns = start_ns;
+	e->end_ns = end_ns;
+	snprintf(e->what, sizeof(e->what), "%s", what);
+	snprintf(e->detail, sizeof(e->detail), "%s", detail ? detail : "");
+}
+
+const char *sess_phase_name(int p)
+{
+	static const char *const n[SESS_PHASE_N] = { "connect", "tls", "startup", "auth", "init", "ready" };
+
+	return p >= 0 && p < SESS_PHASE_N ? n[p] : "?";
+}
+
+const char *fail_reason_name(int r)
+{
+	static const char *const n[FAIL_N] = { "refused", "timeout", "reset", "auth", "too_many_connections",
+					       "shutdown", "other" };
+
+	return r >= 0 && r < FAIL_N ? n[r] : "?";
+}
+
+const char *auth_method_name(int m)
+{
+	static const char *const n[AUTH_N] = { "trust", "cleartext", "md5", "scram-sha-256", "gss", "other" };
+
+	return m >= 0 && m < AUTH_N ? n[m] : "?";
+}
+
+const char *stage_name(int st)
+{
+	static const char *const n[STAGE_N] = { "queue", "server", "parse", "plan", "execute", "lock_wait",
+						"reply" };
+
+	return st >= 0 && st < STAGE_N ? n[st] : "?";
 }

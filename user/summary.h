@@ -18,6 +18,18 @@ struct sqlstate_count {
 	uint64_t n;
 };
 
+/* Where a statement's time went, when both ends or stage probes are traced. */
+enum stage {
+	STAGE_QUEUE = 0,	/* client send -> backend read */
+	STAGE_SERVER,		/* backend read -> its response send */
+	STAGE_PARSE,
+	STAGE_PLAN,
+	STAGE_EXECUTE,
+	STAGE_LOCK_WAIT,
+	STAGE_REPLY,		/* backend send -> client read */
+	STAGE_N,
+};
+
 struct stmt_stats {
 	uint32_t fp;			/* fingerprint id */
 	uint8_t side;
@@ -29,7 +41,73 @@ struct stmt_stats {
 	uint32_t npids, cap_pids;
 	struct sqlstate_count *states;
 	uint32_t nstates;
+	struct hist stage[STAGE_N];	/* empty unless measured */
 	struct stmt_stats *next;	/* hash chain */
+};
+
+/* Connection set-up phases, in order; SESS_READY spans them all. */
+enum sess_phase {
+	SESS_CONNECT = 0,	/* client: connect() called -> first protocol byte sent;
+				   server: TCP established (or fork) -> first byte read */
+	SESS_TLS,		/* SSLRequest sent -> its answer */
+	SESS_STARTUP,		/* StartupMessage sent -> first Authentication message */
+	SESS_AUTH,		/* first Authentication message -> AuthenticationOk */
+	SESS_INIT,		/* AuthenticationOk -> first ReadyForQuery */
+	SESS_READY,		/* connect() (or first byte) -> first ReadyForQuery */
+	SESS_PHASE_N,
+};
+
+enum fail_reason {
+	FAIL_REFUSED = 0,	/* ECONNREFUSED, ENOENT on a socket path */
+	FAIL_TIMEOUT,
+	FAIL_RESET,		/* reset or EOF before the session was ready */
+	FAIL_AUTH,		/* 28P01, 28000 */
+	FAIL_TOO_MANY,		/* 53300 */
+	FAIL_SHUTDOWN,		/* 57P01-57P03 */
+	FAIL_OTHER,
+	FAIL_N,
+};
+
+struct outage {
+	uint64_t start_ns;	/* first failure */
+	uint64_t end_ns;	/* first successful statement after it; 0 while ongoing */
+	uint64_t failures;
+};
+
+/* Sessions, overhead, occupancy and transactions of one process on one side. */
+struct proc_stats {
+	uint32_t tgid;
+	uint8_t side;
+	char comm[DBLAT_COMM_LEN];
+	uint64_t opened, closed, failed[FAIL_N];
+	struct hist phase[SESS_PHASE_N];
+	struct hist accept_wait;	/* server: TCP established -> postmaster accept() */
+	struct hist backend_start;	/* server: backend fork -> its first ReadyForQuery */
+	struct hist lifetime;
+	uint64_t auth_count[8];		/* by enum auth_method */
+	uint64_t auth_roundtrips;	/* client password/SASL messages */
+	uint64_t class_calls[8];	/* by enum stmt_class */
+	uint64_t class_ns[8];
+	uint32_t open_now, busy_now, max_open, max_busy;
+	uint64_t saturated_ns;		/* time with every open connection busy */
+	uint64_t last_change_ns;
+	uint64_t txns, aborted;
+	struct hist txn_dur, commit_lat, idle_in_txn;
+	struct outage *outages;
+	uint32_t noutages;
+	struct proc_stats *next;
+};
+
+enum auth_method {
+	AUTH_TRUST = 0, AUTH_CLEARTEXT, AUTH_MD5, AUTH_SCRAM, AUTH_GSS, AUTH_OTHER, AUTH_N,
+};
+
+/* One second of the run, for time-series plots. */
+struct series_point {
+	uint64_t calls, errors;		/* client-side statements completed */
+	struct hist lat;
+	uint32_t open, busy;		/* client connections at the end of the second */
+	uint64_t conns_opened;
 };
 
 struct fp_entry {
@@ -64,7 +142,32 @@ struct summary {
 	struct stmt_stats *stmt_hash[4096];
 	struct stmt_stats **stmts;	/* insertion order, for stable output */
 	uint32_t nstmts, cap_stmts;
+	/* per process */
+	struct proc_stats *proc_hash[1024];
+	struct proc_stats **procs;
+	uint32_t nprocs, cap_procs;
+	/* per second since start_ns */
+	struct series_point *series;
+	uint32_t nseries;
+	/* marks on the timeline: maintenance statements, checkpoints, outages */
+	struct timeline_event *timeline;
+	uint32_t ntimeline, cap_timeline;
 };
+
+struct timeline_event {
+	uint64_t start_ns, end_ns;	/* end 0: still running at the end */
+	char what[48];			/* e.g. "VACUUM", "CHECKPOINT", "outage" */
+	char detail[96];		/* fingerprint or process */
+};
+
+struct proc_stats *summary_proc(struct summary *s, uint32_t tgid, uint8_t side, const char *comm);
+struct series_point *summary_series_at(struct summary *s, uint64_t ts_ns);
+void summary_timeline_add(struct summary *s, uint64_t start_ns, uint64_t end_ns,
+			  const char *what, const char *detail);
+const char *sess_phase_name(int p);
+const char *fail_reason_name(int r);
+const char *auth_method_name(int m);
+const char *stage_name(int st);
 
 struct summary *summary_new(void);
 void summary_free(struct summary *s);

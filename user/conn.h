@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/* The collector's per-connection state, shared by its modules. */
+#ifndef DBLAT_CONN_H
+#define DBLAT_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "collector.h"
+#include "pgwire.h"
+#include "session.h"
+
+#define CONN_HASH 4096
+#define MAX_PENDING 4096
+#define FP_BUF 8192
+
+/* A frontend message still waiting for its answer. */
+struct pending {
+	char type;		/* frontend type: Q P B D E C S F */
+	uint32_t fp;
+	uint64_t ts;		/* when it was sent (client) or read (server) */
+	uint64_t batch_ts;	/* first message of its batch */
+	uint64_t rows;
+	bool error;
+	char sqlstate[6];
+};
+
+struct name_fp {
+	char *name;
+	uint32_t fp;
+	struct name_fp *next;
+};
+
+struct conn {
+	uint64_t id;
+	uint32_t tgid;
+	int32_t fd;
+	uint8_t role;
+	bool dead;
+	char comm[DBLAT_COMM_LEN];
+	struct dblat_conn_info info;
+	struct pg_framer fr;
+	struct name_fp *stmts;	/* prepared statement name -> fingerprint */
+	struct name_fp *portals;
+	struct pending *q;	/* ring of pending requests */
+	uint32_t qhead, qlen, qcap;
+	uint64_t batch_ts;
+	uint64_t last_done;
+	char txn;		/* last ReadyForQuery status */
+	struct sess sess;
+	struct conn *next;
+};
+
+struct collector {
+	struct summary *sum;
+	struct conn *hash[CONN_HASH];
+	uint32_t nconns;
+	collector_reject_fn reject;
+	void *reject_ctx;
+	uint32_t fp_unknown_stmt;
+	struct sess_tables st;
+	char fpbuf[FP_BUF];
+};
+
+
+#endif
