@@ -147,6 +147,7 @@ struct feed {
 	int ret;
 	bool fresh;		/* the first framed buffer of this stream */
 	bool lost;		/* BPF gave up framing in this buffer */
+	bool uncertain;		/* the start may be inside a DataRow BPF only counted */
 	bool bad;		/* we met an impossible header */
 };
 
@@ -317,6 +318,106 @@ static void continue_msg(struct feed *fd, uint32_t take)
 		s->body, s->body_have, 1);
 }
 
+/* Body length of the DataRow whose body starts at bs when it lies whole in the copy, else -1. */
+static int64_t datarow_len(const struct feed *fd, int64_t bs)
+{
+	int64_t at = bs;
+	uint32_t n, i, l;
+
+	if (bs < 0 || at + 2 > fd->cap)
+		return -1;
+	n = ((uint32_t)fd->data[at] << 8) | fd->data[at + 1];
+	at += 2;
+	for (i = 0; i < n; i++) {
+		if (at + 4 > fd->cap)
+			return -1;
+		l = be32(fd->data + at);
+		at += 4;
+		if (l == 0xffffffffu)
+			continue;
+		if (l > fd->cap - at)
+			return -1;
+		at += l;
+	}
+	return at - bs;
+}
+
+/*
+ * Do the backend headers in the copy chain up from pos? 1 when something
+ * confirms it (a second header, BPF's first record, the buffer's end),
+ * 0 when nothing contradicts it, -1 when a header is impossible.
+ */
+static int chain_ok(const struct feed *fd, int64_t pos)
+{
+	int n = 0;
+
+	while (pos + 5 <= fd->cap) {
+		char t = (char)fd->data[pos];
+		uint32_t len = be32(fd->data + pos + 1);
+
+		if (!header_ok((struct feed *)fd, t, len, false))
+			return -1;
+		if (t == 'D' && pos + 1 + len <= fd->cap && datarow_len(fd, pos + 5) != len - 4)
+			return -1;
+		pos += 1 + (int64_t)len;
+		n++;
+	}
+	if (pos < fd->total && fd->nrec && !fd->recs[0].rows_before)
+		return fd->recs[0].off == pos ? 1 : -1;
+	if (pos == fd->total || pos > fd->total || n > 1)
+		return 1;
+	return 0;
+}
+
+/*
+ * Where framing resumes when this backend buffer may begin inside the
+ * header of a DataRow that BPF counted without recording: 0 when it begins
+ * with a message, the end of that DataRow when the copy shows it whole
+ * (its length's low bytes, then a body that adds up to it), else -1.
+ * Confirmed readings win over merely uncontradicted ones; a message start
+ * wins ties.
+ */
+static int64_t find_start(struct feed *fd, uint32_t *row_len)
+{
+	int64_t ends[5];
+	uint32_t lens[5], k, i;
+	int ok[5], want;
+
+	for (k = 0; k <= 4; k++) {
+		uint32_t have = 5 - k, len;
+		int64_t bl;
+
+		ok[k] = -1;
+		if (!k) {
+			ok[0] = chain_ok(fd, 0);
+			ends[0] = 0;
+			continue;
+		}
+		bl = datarow_len(fd, have);
+		if (bl < 0)
+			continue;
+		len = (uint32_t)bl + 4;
+		for (i = 0; i < have; i++)
+			if (fd->data[i] != (uint8_t)(len >> (8 * (have - 1 - i))))
+				break;
+		if (i < have)
+			continue;
+		ok[k] = chain_ok(fd, have + bl);
+		ends[k] = have + bl;
+		lens[k] = len;
+	}
+	for (want = 1; want >= 0; want--) {
+		for (k = 0; k <= 4; k++) {
+			if (ok[k] == want) {
+				if (k)
+					*row_len = lens[k];
+				return ends[k];
+			}
+		}
+	}
+	return -1;
+}
+
 static bool rec_ok(struct feed *fd, const struct dblat_tail_rec *r, bool untyped)
 {
 	if (untyped ? r->type != 0 : !r->type)
@@ -387,23 +488,25 @@ int pg_framer_feed(struct pg_framer *f, const struct dblat_event *ev,
 		if (skip != exp || neg) {
 			f->resyncs++;
 			stream_clear(s);
+			s->hdr_have = HDR_UNKNOWN;
 		}
 	} else if (s->hdr_have && s->hdr_have <= 4) {
 		uint32_t want = hl > s->hdr_have ? hl - s->hdr_have : 0;
 
 		if (!want || skip) {
 			f->resyncs++;
+			s->hdr_have = HDR_UNKNOWN;
 		} else if (fd.total < want) {
 			/* Still not whole: BPF records nothing for it yet. */
 			if (neg) {
 				f->resyncs++;
 			} else if (fd.cap < fd.total) {
 				s->hdr_have = HDR_UNKNOWN;
-				return fd.ret;
+				goto done;
 			} else {
 				memcpy(s->hdr + s->hdr_have, data, fd.total);
 				s->hdr_have += fd.total;
-				return fd.ret;
+				goto done;
 			}
 		} else if (fd.cap >= want) {
 			own_n = s->hdr_have;
@@ -424,30 +527,41 @@ int pg_framer_feed(struct pg_framer *f, const struct dblat_event *ev,
 			} else {
 				f->resyncs++;
 				own_n = 0;
+				s->hdr_have = HDR_UNKNOWN;
 			}
 		} else if (!neg) {
 			/* Only a counted split DataRow fits; its length lies past the copy. */
-			if (fd.stream != DBLAT_STREAM_BE || !ev->tail_rows)
+			if (fd.stream != DBLAT_STREAM_BE || !ev->tail_rows) {
 				f->resyncs++;
-			else
+				s->hdr_have = HDR_UNKNOWN;
+			} else {
 				pos_known = false;
+			}
 		}
 	} else if (!s->hdr_have && (skip || neg)) {
 		f->resyncs++;
 	}
+	/*
+	 * From an unknown position, a buffer too short to hold a header may
+	 * continue one begun earlier: BPF records a split header only once
+	 * it is whole.
+	 */
+	if (s->hdr_have == HDR_UNKNOWN && !skip && !neg && fd.total < hl) {
+		goto done;
+	}
+	if (s->hdr_have == HDR_UNKNOWN && !skip && !neg && fd.stream == DBLAT_STREAM_BE && ev->tail_rows)
+		fd.uncertain = true;
 	s->hdr_have = 0;
 
 	if (s->in_msg) {
 		continue_msg(&fd, skip);
 		if (s->in_msg)
-			return fd.ret;
+			goto done;
 	} else if (skip) {
 		/* The end of a message we do not know. */
 		if (skip >= fd.total) {
 			s->hdr_have = HDR_UNKNOWN;
-			if (fd.lost)
-				goto lost;
-			return fd.ret;
+			goto done;
 		}
 	}
 	pos = skip;
@@ -459,14 +573,14 @@ int pg_framer_feed(struct pg_framer *f, const struct dblat_event *ev,
 		if (b == 'S' || b == 'G') {
 			deliver(&fd, PG_MSG_SSL_ANSWER, (char)b, 0, NULL, 0, 1);
 			f->s[0].tls = f->s[1].tls = true;
-			return fd.ret;
+			goto done;
 		}
 		if (b == 'N') {
 			deliver(&fd, PG_MSG_SSL_ANSWER, 'N', 0, NULL, 0, 1);
 			pos = 1;
 		} else if (!b) {
 			/* The answer was not copied and nothing follows it. */
-			return fd.ret;
+			goto done;
 		}
 	}
 
@@ -474,6 +588,19 @@ int pg_framer_feed(struct pg_framer *f, const struct dblat_event *ev,
 		pos = begin_msg(&fd, -(int64_t)own_n, 'D', be32(hdr + 1), false, NULL);
 	} else if (neg) {
 		pos = begin_msg(&fd, neg->off, (char)neg->type, neg->len, s->untyped, neg);
+	} else if (fd.uncertain) {
+		uint32_t row_len = 0;
+		int64_t at = find_start(&fd, &row_len);
+
+		if (at > 0) {
+			uint32_t have = (uint32_t)at - (row_len - 4);
+
+			deliver(&fd, PG_MSG_TYPED, 'D', row_len - 4, data + have, row_len - 4, 1);
+			discount = 1;
+			pos = at;
+		} else if (at < 0) {
+			pos_known = false;
+		}
 	}
 
 	rows_left = ev->tail_rows;
@@ -521,10 +648,8 @@ int pg_framer_feed(struct pg_framer *f, const struct dblat_event *ev,
 		pos_known = true;
 		pos = begin_msg(&fd, r->off, (char)r->type, r->len, ut, r);
 	}
-	if (fd.bad)
-		return fd.ret;
-	if (fd.lost)
-		goto lost;
+	if (fd.bad || fd.lost)
+		goto done;
 
 	if (rows_left > discount) {
 		deliver_rows(&fd, rows_left - discount);
@@ -533,7 +658,7 @@ int pg_framer_feed(struct pg_framer *f, const struct dblat_event *ev,
 	if (ev->flags & DBLAT_F_TAIL_OVERFLOW)
 		pos_known = false;
 	if (s->in_msg)
-		return fd.ret;
+		goto done;
 	if (!pos_known) {
 		s->hdr_have = HDR_UNKNOWN;
 	} else if (pos < fd.total) {
@@ -547,13 +672,13 @@ int pg_framer_feed(struct pg_framer *f, const struct dblat_event *ev,
 			s->hdr_have = HDR_UNKNOWN;
 		}
 	}
-	return fd.ret;
-
-lost:
-	if (!fd.bad)
+done:
+	if (fd.lost && !fd.bad) {
+		/* BPF met an impossible header past what we framed */
 		f->bad_headers++;
-	stream_clear(s);
-	s->synced = false;
+		stream_clear(s);
+		s->synced = false;
+	}
 	return fd.ret;
 }
 
