@@ -83,6 +83,14 @@ struct {
 	__type(value, struct connect_start);
 } connecting SEC(".maps");
 
+/* postmaster tgid -> where its backends keep their statement text */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);
+	__type(value, struct dblat_be_entry);
+} be_entries SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 16 << 20);	/* resized by user space */
@@ -632,6 +640,52 @@ static __always_inline int classify(struct scratch *sc, __u32 cap, __u32 total, 
 	return stream;
 }
 
+/*
+ * The statement a backend is answering, from its PgBackendStatus: the only
+ * place a prepared statement's text survives when its Parse went by before
+ * dblat attached. Sent before the response's data event.
+ */
+__noinline int emit_activity(__u64 conn_id, __u32 tgid, __u32 tid, int fd)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	__u32 zero = 0;
+	struct scratch *sc = bpf_map_lookup_elem(&scratch_map, &zero);
+	__u32 ppid = BPF_CORE_READ(task, real_parent, tgid);
+	struct dblat_be_entry *be = bpf_map_lookup_elem(&be_entries, &ppid);
+	__u64 entry = 0, text = 0;
+	__s32 pid = 0;
+	long n;
+
+	if (!be || !sc)
+		return 0;
+	if (bpf_probe_read_user(&entry, sizeof(entry), (void *)be->addr) || !entry)
+		return 0;
+	if (bpf_probe_read_user(&pid, sizeof(pid), (void *)(entry + (be->off_procpid & 0xfff))) ||
+	    pid != (__s32)tgid)
+		return 0;
+	if (bpf_probe_read_user(&text, sizeof(text), (void *)(entry + (be->off_activity & 0xfff))) || !text)
+		return 0;
+	n = bpf_probe_read_user_str(sc->data, DBLAT_ACTIVITY_MAX, (void *)text);
+	if (n <= 1)
+		return 0;
+	__builtin_memset(&sc->ev, 0, sizeof(sc->ev));
+	sc->ev.kind = DBLAT_EV_ACTIVITY;
+	sc->ev.ts_ns = bpf_ktime_get_ns();
+	sc->ev.conn_id = conn_id;
+	sc->ev.tgid = tgid;
+	sc->ev.tid = tid;
+	sc->ev.fd = fd;
+	sc->ev.role = DBLAT_ROLE_SERVER;
+	sc->ev.cap_len = n - 1;
+	n = sizeof(sc->ev) + dblat_data_pad(n - 1);
+	barrier_var(n);
+	if (n > sizeof(sc->ev) + DBLAT_ACTIVITY_MAX)
+		n = sizeof(sc->ev) + DBLAT_ACTIVITY_MAX;
+	if (n > 0)
+		emit(sc, n);
+	return 0;
+}
+
 static __always_inline __u32 copy_segs(struct scratch *sc, const struct segs *s, __u32 cap)
 {
 	__u32 i, got = 0;
@@ -726,6 +780,9 @@ static __always_inline void on_data(int dir, int fd, struct segs *segs, long ret
 		c->role = (stream == DBLAT_STREAM_FE) == (dir == DBLAT_DIR_SEND) ?
 			DBLAT_ROLE_CLIENT : DBLAT_ROLE_SERVER;
 		c->fr[stream & 1].untyped = untyped;
+		/* Joined mid-session: its prepared statements were parsed before we came. */
+		if (c->role == DBLAT_ROLE_SERVER && !untyped)
+			c->activity_budget = 255;
 		fresh = true;
 		stat_inc(DBLAT_STAT_ADOPTED);
 
@@ -763,6 +820,10 @@ static __always_inline void on_data(int dir, int fd, struct segs *segs, long ret
 	stream = (c->role == DBLAT_ROLE_CLIENT) == (dir == DBLAT_DIR_SEND) ?
 		DBLAT_STREAM_FE : DBLAT_STREAM_BE;
 	fr = &c->fr[stream & 1];
+	if (c->activity_budget && dir == DBLAT_DIR_SEND && c->role == DBLAT_ROLE_SERVER) {
+		c->activity_budget--;
+		emit_activity(c->id, tgid, (__u32)id, fd);
+	}
 
 	__builtin_memset(&sc->ev, 0, sizeof(sc->ev));
 	sc->ev.kind = DBLAT_EV_DATA;
@@ -918,27 +979,79 @@ static __always_inline void iov_segs(struct segs *s, const struct iovec *iov, __
 	}
 }
 
-static __always_inline int data_hook(int dir, int vec, long ret)
+/*
+ * The per-syscall programs only find the buffer and skip what is not ours;
+ * the work is one program reached by tail call, so the verifier checks it
+ * once instead of once per syscall (that took seconds per program).
+ */
+struct data_args {
+	struct segs segs;
+	long ret;
+	int dir;
+	int fd;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct data_args);
+} data_args_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} data_prog SEC(".maps");
+
+static __always_inline int data_hook(void *ctx, int dir, int vec, long ret)
 {
 	struct pt_regs *r = uregs();
 	int fd = BPF_CORE_READ(r, di);
-	__u64 a1 = BPF_CORE_READ(r, si);
-	struct segs s = {};
+	__u64 a1 = BPF_CORE_READ(r, si), id = bpf_get_current_pid_tgid();
+	__u64 key = (id & ~0xffffffffull) | (__u32)fd;
+	struct data_args *a;
+	__u32 zero = 0;
 
 	if (ret < 0)
 		return 0;
+	if (!bpf_map_lookup_elem(&conns, &key) &&
+	    (bpf_map_lookup_elem(&ignored, &key) || !is_target(id >> 32)))
+		return 0;
+	a = bpf_map_lookup_elem(&data_args_map, &zero);
+	if (!a)
+		return 0;
+	__builtin_memset(&a->segs, 0, sizeof(a->segs));
 	if (vec == 0) {
-		one_seg(&s, a1, ret);
+		one_seg(&a->segs, a1, ret);
 	} else if (vec == 1) {
-		iov_segs(&s, (const struct iovec *)a1, BPF_CORE_READ(r, dx), ret);
+		iov_segs(&a->segs, (const struct iovec *)a1, BPF_CORE_READ(r, dx), ret);
 	} else {
 		struct user_msghdr mh;
 
 		if (bpf_probe_read_user(&mh, sizeof(mh), (void *)a1))
 			return 0;
-		iov_segs(&s, mh.msg_iov, mh.msg_iovlen, ret);
+		iov_segs(&a->segs, mh.msg_iov, mh.msg_iovlen, ret);
 	}
-	on_data(dir, fd, &s, ret);
+	a->ret = ret;
+	a->dir = dir;
+	a->fd = fd;
+	bpf_tail_call(ctx, &data_prog, 0);
+	return 0;
+}
+
+SEC("tracepoint")
+int dbl_data(void *ctx)
+{
+	__u32 zero = 0;
+	struct data_args *a = bpf_map_lookup_elem(&data_args_map, &zero);
+	struct segs s;
+
+	if (!a)
+		return 0;
+	s = a->segs;
+	on_data(a->dir, a->fd, &s, a->ret);
 	return 0;
 }
 
@@ -953,38 +1066,38 @@ static __always_inline bool peeked(int flags_reg)
 }
 
 SEC("tracepoint/syscalls/sys_exit_read")
-int dbl_read(struct trace_event_raw_sys_exit *ctx) { return data_hook(DBLAT_DIR_RECV, 0, ctx->ret); }
+int dbl_read(struct trace_event_raw_sys_exit *ctx) { return data_hook(ctx, DBLAT_DIR_RECV, 0, ctx->ret); }
 
 SEC("tracepoint/syscalls/sys_exit_write")
-int dbl_write(struct trace_event_raw_sys_exit *ctx) { return data_hook(DBLAT_DIR_SEND, 0, ctx->ret); }
+int dbl_write(struct trace_event_raw_sys_exit *ctx) { return data_hook(ctx, DBLAT_DIR_SEND, 0, ctx->ret); }
 
 SEC("tracepoint/syscalls/sys_exit_recvfrom")
 int dbl_recvfrom(struct trace_event_raw_sys_exit *ctx)
 {
 	if (peeked(3))
 		return 0;
-	return data_hook(DBLAT_DIR_RECV, 0, ctx->ret);
+	return data_hook(ctx, DBLAT_DIR_RECV, 0, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_sendto")
-int dbl_sendto(struct trace_event_raw_sys_exit *ctx) { return data_hook(DBLAT_DIR_SEND, 0, ctx->ret); }
+int dbl_sendto(struct trace_event_raw_sys_exit *ctx) { return data_hook(ctx, DBLAT_DIR_SEND, 0, ctx->ret); }
 
 SEC("tracepoint/syscalls/sys_exit_readv")
-int dbl_readv(struct trace_event_raw_sys_exit *ctx) { return data_hook(DBLAT_DIR_RECV, 1, ctx->ret); }
+int dbl_readv(struct trace_event_raw_sys_exit *ctx) { return data_hook(ctx, DBLAT_DIR_RECV, 1, ctx->ret); }
 
 SEC("tracepoint/syscalls/sys_exit_writev")
-int dbl_writev(struct trace_event_raw_sys_exit *ctx) { return data_hook(DBLAT_DIR_SEND, 1, ctx->ret); }
+int dbl_writev(struct trace_event_raw_sys_exit *ctx) { return data_hook(ctx, DBLAT_DIR_SEND, 1, ctx->ret); }
 
 SEC("tracepoint/syscalls/sys_exit_recvmsg")
 int dbl_recvmsg(struct trace_event_raw_sys_exit *ctx)
 {
 	if (peeked(2))
 		return 0;
-	return data_hook(DBLAT_DIR_RECV, 2, ctx->ret);
+	return data_hook(ctx, DBLAT_DIR_RECV, 2, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int dbl_sendmsg(struct trace_event_raw_sys_exit *ctx) { return data_hook(DBLAT_DIR_SEND, 2, ctx->ret); }
+int dbl_sendmsg(struct trace_event_raw_sys_exit *ctx) { return data_hook(ctx, DBLAT_DIR_SEND, 2, ctx->ret); }
 
 /* Send entries only stamp connections already known to be PostgreSQL. */
 static __always_inline int mark_send(int fd)

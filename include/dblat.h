@@ -25,7 +25,16 @@ enum dblat_ev_kind {
 	DBLAT_EV_ACCEPT = 7,	/* accept() returned a stream socket (ret = new fd) */
 	DBLAT_EV_FORK = 8,	/* a traced process forked: tid = the child's pid */
 	DBLAT_EV_TCP_STATE = 9,	/* TCP handshake ended: ret = new state, fd = old state */
+	DBLAT_EV_ACTIVITY = 10,	/* a backend's current statement text (cap_len bytes follow) */
 };
+
+/* Where a postmaster's backends keep their activity text (see user/pgserver.c). */
+struct dblat_be_entry {
+	__u64 addr;		/* address of the MyBEEntry pointer in the backends */
+	__u32 off_procpid;	/* PgBackendStatus.st_procpid */
+	__u32 off_activity;	/* PgBackendStatus.st_activity_raw */
+};
+#define DBLAT_ACTIVITY_MAX 1024	/* track_activity_query_size's default */
 
 /* TCP states of sock:inet_sock_set_state (include/net/tcp_states.h). */
 #define DBLAT_TCP_ESTABLISHED 1
@@ -159,7 +168,8 @@ struct dblat_conn {
 	__u8 tries;		/* buffers seen before it was recognised */
 	__u8 be_expect_answer;	/* next backend byte answers SSLRequest/GSSENCRequest */
 	__u8 connecting;	/* made by connect(): its close is reported even if unrecognised */
-	__u8 pad[2];
+	__u8 pad;
+	__u8 activity_budget;	/* server sends that still report the statement text */
 	__u64 send_ts;		/* entry time of the send in progress ... */
 	__u32 send_tid;		/* ... on this thread */
 	__u32 pad2;

@@ -35,6 +35,7 @@ static void names_free(struct name_fp **l)
 
 static void conn_free(struct conn *k)
 {
+	free(k->done);
 	pg_framer_free(&k->fr);
 	names_free(&k->stmts);
 	names_free(&k->portals);
@@ -78,6 +79,7 @@ static void conn_drop(struct collector *c, uint64_t id, uint64_t ts)
 
 	for (; (k = *pp); pp = &k->next)
 		if (k->id == id) {
+			join_conn_end(c, k);
 			session_end(c, k, ts, false);
 			*pp = k->next;
 			conn_free(k);
@@ -95,6 +97,7 @@ static void drop_process(struct collector *c, uint32_t tgid, uint64_t ts)
 
 		while ((k = *pp)) {
 			if (k->tgid == tgid) {
+				join_conn_end(c, k);
 				session_end(c, k, ts, false);
 				*pp = k->next;
 				conn_free(k);
@@ -236,32 +239,66 @@ static uint32_t fingerprint(struct collector *c, const struct pg_str *sql)
 	return summary_intern(c->sum, c->fpbuf, (uint32_t)n);
 }
 
-static void complete(struct collector *c, struct conn *k, struct pending *p, uint64_t ts)
+void collector_record(struct collector *c, struct conn *k, const struct done_call *d,
+		      const uint64_t *stages)
 {
-	uint64_t start = p->batch_ts > k->last_done ? p->batch_ts : k->last_done;
 	struct call call = {
-		.fp = p->fp,
+		.fp = d->fp,
 		.side = k->role == DBLAT_ROLE_SERVER ? SIDE_SERVER : SIDE_CLIENT,
 		.comm = k->comm,
 		.pid = k->tgid,
-		.lat_ns = ts > start ? ts - start : 0,
-		.rows = p->rows,
-		.error = p->error,
-		.sqlstate = p->sqlstate,
+		.lat_ns = d->end > d->start ? d->end - d->start : 0,
+		.rows = d->rows,
+		.error = d->error,
+		.sqlstate = d->sqlstate,
 	};
+	struct stmt_stats *st;
+	int i;
 
 	summary_add_call(c->sum, &call);
+	if (stages && (st = summary_stmt(c->sum, call.fp, call.side, call.comm)))
+		for (i = 0; i < STAGE_N; i++)
+			if (stages[i] != UINT64_MAX)
+				hist_add(&st->stage[i], stages[i]);
 	if (call.side == SIDE_CLIENT) {
-		struct series_point *sp = summary_series_at(c->sum, ts);
+		struct series_point *sp = summary_series_at(c->sum, d->end);
 
 		if (sp) {
 			sp->calls++;
-			sp->errors += p->error;
+			sp->errors += d->error;
 			hist_add(&sp->lat, call.lat_ns);
 		}
 	}
-	session_call_done(c, k, p, start, ts);
+	session_call_done(c, k, d);
+}
+
+static void complete(struct collector *c, struct conn *k, struct pending *p, uint64_t ts)
+{
+	struct done_call d = {
+		.fp = p->fp,
+		.start = p->batch_ts > k->last_done ? p->batch_ts : k->last_done,
+		.end = ts,
+		.rows = p->rows,
+		.error = p->error,
+	};
+
+	memcpy(d.sqlstate, p->sqlstate, sizeof(d.sqlstate));
 	k->last_done = ts;
+	if (k->role == DBLAT_ROLE_SERVER) {
+		/* The backend said what it ran: name the statement from now on. */
+		if (d.fp == c->fp_unknown_stmt && k->has_activity) {
+			struct pg_str name = { p->stmt, strlen(p->stmt), false };
+
+			d.fp = k->activity_fp;
+			name_set(&k->stmts, &name, d.fp);
+		}
+		k->has_activity = false;
+		collector_record(c, k, &d, NULL);
+		join_server_done(c, k, &d);
+		return;
+	}
+	if (!join_client_done(c, k, &d))
+		collector_record(c, k, &d, NULL);
 }
 
 /* ---- messages ---- */
@@ -293,12 +330,17 @@ static void on_frontend(struct collector *c, struct conn *k, const struct pg_msg
 			e = name_find(k->stmts, b.p, b.n);
 			name_set(&k->portals, &a, e ? e->fp : c->fp_unknown_stmt);
 			q_push(c, k, 'B', e ? e->fp : c->fp_unknown_stmt, m->ts_ns);
+			if (!e)
+				snprintf(k->last_unknown, sizeof(k->last_unknown), "%.*s",
+					 (int)(b.n < 63 ? b.n : 63), b.p);
 		}
 		break;
 	case 'E':
 		if (pg_parse_execute(m, &a, &max_rows) == 0) {
 			e = name_find(k->portals, a.p, a.n);
 			q_push(c, k, 'E', e ? e->fp : c->fp_unknown_stmt, m->ts_ns);
+			if (!e || e->fp == c->fp_unknown_stmt)
+				memcpy(q_at(k, k->qlen - 1)->stmt, k->last_unknown, sizeof(k->last_unknown));
 		}
 		break;
 	case 'D':
@@ -511,8 +553,10 @@ int collector_handle(struct collector *c, const void *data, size_t size)
 		k = conn_find(c, ev->conn_id);
 		if (!k)
 			k = conn_new(c, ev, size);
-		if (k && size >= sizeof(*ev) + sizeof(struct dblat_conn_info))
+		if (k && size >= sizeof(*ev) + sizeof(struct dblat_conn_info)) {
 			session_conn_info(c, k);
+			join_conn_info(c, k);
+		}
 		break;
 	case DBLAT_EV_CLOSE:
 		if (conn_find(c, ev->conn_id) && ev->conn_id)
@@ -531,6 +575,15 @@ int collector_handle(struct collector *c, const void *data, size_t size)
 	case DBLAT_EV_CONNECT:
 		session_on_connect(c, ev, size);
 		break;
+	case DBLAT_EV_ACTIVITY:
+		k = conn_find(c, ev->conn_id);
+		if (k && ev->cap_len && size >= sizeof(*ev) + ev->cap_len) {
+			struct pg_str sql = { (const char *)(ev + 1), ev->cap_len, ev->cap_len >= DBLAT_ACTIVITY_MAX - 1 };
+
+			k->activity_fp = fingerprint(c, &sql);
+			k->has_activity = true;
+		}
+		break;
 	case DBLAT_EV_ACCEPT:
 		session_on_accept(c, ev, size);
 		break;
@@ -548,5 +601,13 @@ int collector_handle(struct collector *c, const void *data, size_t size)
 
 void collector_finish(struct collector *c, uint64_t ts)
 {
+	uint32_t i;
+	struct conn *k;
+
+	/* Client calls still waiting for their server half are counted alone. */
+	for (i = 0; i < CONN_HASH; i++)
+		for (k = c->hash[i]; k; k = k->next)
+			if (k->role == DBLAT_ROLE_CLIENT && k->done_len)
+				join_conn_end(c, k);
 	session_finish(c, ts);
 }

@@ -22,7 +22,19 @@ struct pending {
 	uint64_t rows;
 	bool error;
 	char sqlstate[6];
+	char stmt[64];		/* statement name, when its Parse was not seen */
 };
+
+/* A completed call, as the join sees it. */
+struct done_call {
+	uint32_t fp;
+	uint64_t start, end;
+	uint64_t rows;
+	bool error;
+	char sqlstate[6];
+};
+
+#define JOIN_MAX 64	/* calls a client waits for its server side before it is counted alone */
 
 struct name_fp {
 	char *name;
@@ -47,6 +59,15 @@ struct conn {
 	uint64_t last_done;
 	char txn;		/* last ReadyForQuery status */
 	struct sess sess;
+	/* the other end of this connection, when both are traced on this host */
+	struct conn *peer;
+	uint64_t pair_key;
+	struct conn *pair_next;
+	struct done_call *done;	/* ring: client calls waiting for (or server calls ready to) join */
+	uint32_t done_head, done_len;
+	uint32_t activity_fp;	/* text the backend reported for the statement it answers */
+	char last_unknown[64];	/* the last statement name bound without its Parse */
+	bool has_activity;
 	struct conn *next;
 };
 
@@ -58,8 +79,17 @@ struct collector {
 	void *reject_ctx;
 	uint32_t fp_unknown_stmt;
 	struct sess_tables st;
+	struct conn *pair_hash[CONN_HASH];
 	char fpbuf[FP_BUF];
 };
+
+void collector_record(struct collector *c, struct conn *k, const struct done_call *d,
+		      const uint64_t *stages);
+
+void join_conn_info(struct collector *c, struct conn *k);
+bool join_client_done(struct collector *c, struct conn *k, const struct done_call *d);
+void join_server_done(struct collector *c, struct conn *k, const struct done_call *d);
+void join_conn_end(struct collector *c, struct conn *k);
 
 
 #endif

@@ -33,6 +33,28 @@ static void latency(FILE *out, const struct hist *h)
 		h->sum / 1e3);
 }
 
+/* Only the stages that were measured for this statement. */
+static void stages(FILE *out, const struct stmt_stats *st)
+{
+	int i;
+	const char *sep = "";
+
+	for (i = 0; i < STAGE_N; i++)
+		if (st->stage[i].count)
+			break;
+	if (i == STAGE_N)
+		return;
+	fputs(",\"stages_us\":{", out);
+	for (i = 0; i < STAGE_N; i++) {
+		if (!st->stage[i].count)
+			continue;
+		fprintf(out, "%s\"%s\":", sep, stage_name(i));
+		latency(out, &st->stage[i]);
+		sep = ",";
+	}
+	fputc('}', out);
+}
+
 static void hist_obj(FILE *out, const char *name, const struct hist *h)
 {
 	fprintf(out, "\"%s\":{\"count\":%llu,", name, (unsigned long long)h->count);
@@ -195,6 +217,7 @@ int report_json(const char *path, const struct summary *s)
 		}
 		fputs("},\"latency_us\":", out);
 		latency(out, &st->lat);
+		stages(out, st);
 		fputc('}', out);
 	}
 	fputs("\n],\n", out);

@@ -495,11 +495,11 @@ static bool is_commit(const char *fp)
 	return !strncasecmp(fp, "COMMIT", 6) || !strncasecmp(fp, "END", 3);
 }
 
-void session_call_done(struct collector *c, struct conn *k, const struct pending *p,
-		       uint64_t start, uint64_t ts)
+void session_call_done(struct collector *c, struct conn *k, const struct done_call *p)
 {
 	struct proc_stats *ps = proc_of(c, k);
 	const struct fp_entry *fe = p->fp < c->sum->nfps ? c->sum->fps[p->fp] : NULL;
+	uint64_t start = p->start, ts = p->end;
 	uint64_t lat = ts > start ? ts - start : 0;
 
 	if (!ps || !fe)

@@ -14,7 +14,7 @@
 struct conn;
 struct collector;
 struct pg_msg;
-struct pending;
+struct done_call;
 
 /* Per-connection session state. */
 struct sess {
@@ -71,8 +71,7 @@ void session_conn_new(struct collector *c, struct conn *k, uint64_t ts);
 void session_conn_info(struct collector *c, struct conn *k);
 void session_msg(struct collector *c, struct conn *k, const struct pg_msg *m);
 void session_busy(struct collector *c, struct conn *k, bool busy, uint64_t ts);
-void session_call_done(struct collector *c, struct conn *k, const struct pending *p,
-		       uint64_t start, uint64_t ts);
+void session_call_done(struct collector *c, struct conn *k, const struct done_call *d);
 void session_end(struct collector *c, struct conn *k, uint64_t ts, bool eof);
 void session_finish(struct collector *c, uint64_t ts);
 

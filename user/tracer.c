@@ -10,6 +10,7 @@
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
 #include "tracer.h"
+#include "pgserver.h"
 #include "wire.skel.h"
 
 struct tracer {
@@ -94,6 +95,43 @@ static int ensure_tracefs(void)
 	return 0;
 }
 
+static bool targeted(const struct tracer_opts *o, pid_t pid)
+{
+	int i;
+
+	if (!o->npids && !o->ncomms)
+		return true;
+	for (i = 0; i < o->ncomms; i++)
+		if (!strcmp(o->comms[i], "postgres"))
+			return true;
+	for (i = 0; i < o->npids; i++)
+		if (o->pids[i] == pid)
+			return true;
+	return false;
+}
+
+/* Backends joined mid-session can still name their prepared statements. */
+static void resolve_servers(struct tracer *t, const struct tracer_opts *o)
+{
+	pid_t pms[64];
+	int n = pgserver_postmasters(pms, 64), i;
+
+	for (i = 0; i < n; i++) {
+		struct dblat_be_entry be;
+		char why[256];
+		__u32 k = pms[i];
+
+		if (!targeted(o, pms[i]))
+			continue;
+		if (pgserver_resolve(pms[i], &be, why, sizeof(why))) {
+			if (o->verbose)
+				fprintf(stderr, "dblat: statement text of prepared statements unavailable: %s\n", why);
+			continue;
+		}
+		bpf_map_update_elem(bpf_map__fd(t->skel->maps.be_entries), &k, &be, BPF_ANY);
+	}
+}
+
 struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void *ctx)
 {
 	struct tracer *t = calloc(1, sizeof(*t));
@@ -123,6 +161,7 @@ struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void
 		t->skel->rodata->wakeup_bytes = (__u64)o->ringbuf_mb << 18;
 	}
 
+	bpf_program__set_autoattach(t->skel->progs.dbl_data, false);
 	err = wire_bpf__load(t->skel);
 	if (err) {
 		fprintf(stderr, "dblat: cannot load BPF programs (%s); run with -v for the verifier log\n",
@@ -144,6 +183,17 @@ struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void
 		strncpy(key, o->comms[i], sizeof(key) - 1);
 		bpf_map_update_elem(bpf_map__fd(t->skel->maps.target_comms), key, &v, BPF_ANY);
 	}
+
+	{
+		__u32 k = 0;
+		int pfd = bpf_program__fd(t->skel->progs.dbl_data);
+
+		if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.data_prog), &k, &pfd, BPF_ANY)) {
+			fprintf(stderr, "dblat: cannot install the data program: %s\n", strerror(errno));
+			goto fail;
+		}
+	}
+	resolve_servers(t, o);
 
 	err = wire_bpf__attach(t->skel);
 	if (err) {
