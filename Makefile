@@ -65,7 +65,7 @@ $(OUTPUT)/unit/%.o: tests/unit/%.c | $(OUTPUT)/unit
 
 $(OUTPUT)/unit_tests: $(UNIT_OBJS) $(PURE_OBJS)
 	$(call msg,BINARY,$@)
-	$(Q)$(CC) $(CFLAGS) $^ -lz -lm -o $@
+	$(Q)$(CC) $(CFLAGS) $^ -lelf -lz -lm -o $@
 
 $(DEMO_CLIENT): $(DEMO_CLIENT).c
 	$(call msg,CC,$@)
