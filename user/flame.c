@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "flame.h"
+#include "export_util.h"
+
+static int push(struct flame *f, const char *const *frames, int depth, uint64_t us, uint64_t calls)
+{
+	size_t len = 0, o = 0;
+	char *key;
+	int i;
+
+	if (!us && !calls)
+		return 0;
+	for (i = 0; i < depth; i++)
+		len += strlen(frames[i]) + 1;
+	key = malloc(len ? len : 1);
+	if (!key)
+		return -1;
+	for (i = 0; i < depth; i++) {
+		size_t k = strlen(frames[i]);
+
+		if (i)
+			key[o++] = ';';
+		memcpy(key + o, frames[i], k);
+		o += k;
+	}
+	key[o] = 0;
+	if (f->n == f->cap) {
+		uint32_t nc = f->cap ? 2 * f->cap : 64;
+		struct flame_stack *nv = realloc(f->v, nc * sizeof(*nv));
+
+		if (!nv) {
+			free(key);
+			return -1;
+		}
+		f->v = nv;
+		f->cap = nc;
+	}
+	f->v[f->n].key = key;
+	f->v[f->n].us = us;
+	f->v[f->n].calls = calls;
+	f->n++;
+	return 0;
+}
+
+static uint64_t ns_to_us(uint64_t ns)
+{
+	return (ns + 500) / 1000;
+}
+
+static int statement(struct flame *f, const struct summary *s, const struct stmt_stats *st)
+{
+	char root[DBLAT_COMM_LEN + 8], *comm, *text;
+	const char *fr[4];
+	uint64_t total = ns_to_us(st->lat.sum), stage_ns = 0, stage_us[STAGE_N], sum_us = 0;
+	int k, err = -1;
+
+	comm = text_clean(st->comm, true);
+	text = text_clean(summary_fp_text(s, st->fp), true);
+	if (!comm || !text)
+		goto out;
+	if (!*text) {
+		free(text);
+		text = strdup("(empty statement)");
+		if (!text)
+			goto out;
+	}
+	snprintf(root, sizeof(root), "%s:%s", side_name(st->side), comm);
+	fr[0] = root;
+	fr[1] = stmt_phase_name(stmt_class_of(s, st));
+	fr[2] = text;
+	for (k = 0; k < STAGE_N; k++)
+		stage_ns += st->stage[k].sum;
+	for (k = 0; k < STAGE_N; k++) {
+		if (stage_ns > st->lat.sum)
+			stage_us[k] = (uint64_t)((unsigned __int128)st->stage[k].sum * total / stage_ns);
+		else
+			stage_us[k] = st->stage[k].sum / 1000;
+		sum_us += stage_us[k];
+	}
+	for (k = 0; k < STAGE_N; k++) {
+		if (!st->stage[k].count)
+			continue;
+		fr[3] = stage_name(k);
+		if (push(f, fr, 4, stage_us[k], 0))
+			goto out;
+	}
+	if (push(f, fr, 3, total > sum_us ? total - sum_us : 0, st->calls))
+		goto out;
+	err = 0;
+out:
+	free(comm);
+	free(text);
+	return err;
+}
+
+static int process(struct flame *f, const struct proc_group *g)
+{
+	char root[DBLAT_COMM_LEN + 8], *comm = text_clean(g->comm, true);
+	const char *fr[3];
+	int k;
+
+	if (!comm)
+		return -1;
+	snprintf(root, sizeof(root), "%s:%s", side_name(g->side), comm);
+	free(comm);
+	fr[0] = root;
+	fr[1] = FLAME_SESSION_SETUP;
+	for (k = 0; k < SESS_PHASE_N; k++) {
+		if (k == SESS_READY || !g->phase[k].count)
+			continue;
+		fr[2] = sess_phase_name(k);
+		if (push(f, fr, 3, ns_to_us(g->phase[k].sum), g->phase[k].count))
+			return -1;
+	}
+	if (g->idle_in_txn.sum) {
+		fr[1] = FLAME_IDLE_IN_TXN;
+		if (push(f, fr, 2, ns_to_us(g->idle_in_txn.sum), g->idle_in_txn.count))
+			return -1;
+	}
+	return 0;
+}
+
+static int by_key(const void *a, const void *b)
+{
+	return strcmp(((const struct flame_stack *)a)->key, ((const struct flame_stack *)b)->key);
+}
+
+/* Sorts and merges the stacks that have the same frames (same name on one side). */
+static void merge(struct flame *f)
+{
+	uint32_t i, o = 0;
+
+	if (!f->n)
+		return;
+	qsort(f->v, f->n, sizeof(*f->v), by_key);
+	for (i = 1; i < f->n; i++) {
+		if (!strcmp(f->v[o].key, f->v[i].key)) {
+			f->v[o].us += f->v[i].us;
+			f->v[o].calls += f->v[i].calls;
+			free(f->v[i].key);
+		} else {
+			f->v[++o] = f->v[i];
+		}
+	}
+	f->n = o + 1;
+}
+
+int flame_from_summary(struct flame *f, const struct summary *s)
+{
+	struct proc_group *g;
+	uint32_t i, ng;
+	int err = 0;
+
+	for (i = 0; i < s->nstmts && !err; i++)
+		err = statement(f, s, s->stmts[i]);
+	g = proc_groups(s, &ng);
+	if (!g && s->nprocs)
+		err = -1;
+	for (i = 0; i < ng && !err; i++)
+		err = process(f, &g[i]);
+	proc_groups_free(g, ng);
+	if (err) {
+		flame_free(f);
+		return -1;
+	}
+	merge(f);
+	return 0;
+}
+
+void flame_free(struct flame *f)
+{
+	uint32_t i;
+
+	for (i = 0; i < f->n; i++)
+		free(f->v[i].key);
+	free(f->v);
+	memset(f, 0, sizeof(*f));
+}
+
+uint64_t flame_weight(const struct flame_stack *st, enum flame_weight w)
+{
+	return w == FLAME_CALLS ? st->calls : st->us;
+}
+
+uint64_t flame_total(const struct flame *f, enum flame_weight w)
+{
+	uint64_t t = 0;
+	uint32_t i;
+
+	for (i = 0; i < f->n; i++)
+		t += flame_weight(&f->v[i], w);
+	return t;
+}
+
+int flame_weight_parse(const char *s)
+{
+	if (!strcmp(s, "calls") || !strcmp(s, "count"))
+		return FLAME_CALLS;
+	if (!strcmp(s, "wall") || !strcmp(s, "time") || !strcmp(s, "us"))
+		return FLAME_WALL_US;
+	return -1;
+}
+
+const char *flame_weight_unit(enum flame_weight w)
+{
+	return w == FLAME_CALLS ? "calls" : "us";
+}
