@@ -26,6 +26,29 @@ enum dblat_ev_kind {
 	DBLAT_EV_FORK = 8,	/* a traced process forked: tid = the child's pid */
 	DBLAT_EV_TCP_STATE = 9,	/* TCP handshake ended: ret = new state, fd = old state */
 	DBLAT_EV_ACTIVITY = 10,	/* a backend's current statement text (cap_len bytes follow) */
+	DBLAT_EV_STAGE = 11,	/* a server-side stage from USDT probes: struct dblat_stage follows */
+};
+
+enum dblat_stage_kind {
+	DBLAT_STAGE_PARSE = 1,		/* query__parse__start/done */
+	DBLAT_STAGE_PLAN,		/* query__plan__start/done */
+	DBLAT_STAGE_EXECUTE,		/* query__execute__start/done */
+	DBLAT_STAGE_LOCK_WAIT,		/* lock__wait__start/done */
+	DBLAT_STAGE_LWLOCK_WAIT,	/* lwlock__wait__start/done */
+	DBLAT_STAGE_BUFFER_READ,	/* buffer__read__start/done that missed shared buffers */
+	DBLAT_STAGE_CHECKPOINT,		/* checkpoint__start/done (checkpointer process) */
+	DBLAT_STAGE_DEADLOCK,		/* deadlock__found (instant) */
+	DBLAT_STAGE_WAL_INSERT,		/* wal__insert: count in arg, instant */
+};
+
+/* One server-side stage of backend tgid, timed in BPF (start -> end). */
+struct dblat_stage {
+	__u64 start_ns, end_ns;
+	__u32 kind;		/* enum dblat_stage_kind */
+	__u32 lock_mode;	/* LOCKMODE for lock waits */
+	__u32 relid;		/* relation OID of a lock wait when the tag names one */
+	__u32 count;		/* WAL inserts aggregated, buffer reads, ... */
+	char name[32];		/* lwlock tranche name */
 };
 
 /* Where a postmaster's backends keep their activity text (see user/pgserver.c). */

@@ -33,6 +33,29 @@ static void names_free(struct name_fp **l)
 	*l = NULL;
 }
 
+static void backend_unindex(struct collector *c, struct conn *k)
+{
+	struct conn **pp;
+
+	if (k->role != DBLAT_ROLE_SERVER)
+		return;
+	for (pp = &c->by_backend[k->tgid & (CONN_HASH - 1)]; *pp; pp = &(*pp)->backend_next)
+		if (*pp == k) {
+			*pp = k->backend_next;
+			return;
+		}
+}
+
+struct conn *collector_backend_conn(struct collector *c, uint32_t tgid)
+{
+	struct conn *k;
+
+	for (k = c->by_backend[tgid & (CONN_HASH - 1)]; k; k = k->backend_next)
+		if (k->tgid == tgid)
+			return k;
+	return NULL;
+}
+
 static void conn_free(struct conn *k)
 {
 	free(k->done);
@@ -80,6 +103,7 @@ static void conn_drop(struct collector *c, uint64_t id, uint64_t ts)
 	for (; (k = *pp); pp = &k->next)
 		if (k->id == id) {
 			join_conn_end(c, k);
+			backend_unindex(c, k);
 			session_end(c, k, ts, false);
 			*pp = k->next;
 			conn_free(k);
@@ -98,6 +122,7 @@ static void drop_process(struct collector *c, uint32_t tgid, uint64_t ts)
 		while ((k = *pp)) {
 			if (k->tgid == tgid) {
 				join_conn_end(c, k);
+				backend_unindex(c, k);
 				session_end(c, k, ts, false);
 				*pp = k->next;
 				conn_free(k);
@@ -126,6 +151,10 @@ static struct conn *conn_new(struct collector *c, const struct dblat_event *ev, 
 	pg_framer_init(&k->fr, false);
 	k->next = c->hash[k->id & (CONN_HASH - 1)];
 	c->hash[k->id & (CONN_HASH - 1)] = k;
+	if (k->role == DBLAT_ROLE_SERVER) {
+		k->backend_next = c->by_backend[k->tgid & (CONN_HASH - 1)];
+		c->by_backend[k->tgid & (CONN_HASH - 1)] = k;
+	}
 	c->nconns++;
 	c->sum->ctr.conns_adopted++;
 	session_conn_new(c, k, ev->ts_ns);
@@ -284,6 +313,10 @@ static void complete(struct collector *c, struct conn *k, struct pending *p, uin
 
 	memcpy(d.sqlstate, p->sqlstate, sizeof(d.sqlstate));
 	k->last_done = ts;
+	for (int i = 0; i < STAGE_N; i++)
+		d.stage[i] = k->stage_seen && k->stage_acc[i] ? k->stage_acc[i] : UINT64_MAX;
+	memset(k->stage_acc, 0, sizeof(k->stage_acc));
+	k->stage_seen = false;
 	if (k->role == DBLAT_ROLE_SERVER) {
 		/* The backend said what it ran: name the statement from now on. */
 		if (d.fp == c->fp_unknown_stmt && k->has_activity) {
@@ -293,7 +326,7 @@ static void complete(struct collector *c, struct conn *k, struct pending *p, uin
 			name_set(&k->stmts, &name, d.fp);
 		}
 		k->has_activity = false;
-		collector_record(c, k, &d, NULL);
+		collector_record(c, k, &d, d.stage);
 		join_server_done(c, k, &d);
 		return;
 	}
@@ -574,6 +607,9 @@ int collector_handle(struct collector *c, const void *data, size_t size)
 		break;
 	case DBLAT_EV_CONNECT:
 		session_on_connect(c, ev, size);
+		break;
+	case DBLAT_EV_STAGE:
+		stages_on_event(c, ev, size);
 		break;
 	case DBLAT_EV_ACTIVITY:
 		k = conn_find(c, ev->conn_id);

@@ -32,6 +32,7 @@ struct done_call {
 	uint64_t rows;
 	bool error;
 	char sqlstate[6];
+	uint64_t stage[STAGE_N];	/* server stages measured in the backend; UINT64_MAX: not measured */
 };
 
 #define JOIN_MAX 64	/* calls a client waits for its server side before it is counted alone */
@@ -67,6 +68,9 @@ struct conn {
 	uint32_t done_head, done_len;
 	uint32_t activity_fp;	/* text the backend reported for the statement it answers */
 	char last_unknown[64];	/* the last statement name bound without its Parse */
+	uint64_t stage_acc[STAGE_N];	/* server stages of the call in progress (stages.c) */
+	bool stage_seen;
+	struct conn *backend_next;	/* chain of collector.by_backend */
 	bool has_activity;
 	struct conn *next;
 };
@@ -80,11 +84,16 @@ struct collector {
 	uint32_t fp_unknown_stmt;
 	struct sess_tables st;
 	struct conn *pair_hash[CONN_HASH];
+	struct conn *by_backend[CONN_HASH];	/* server connections by backend tgid */
 	char fpbuf[FP_BUF];
 };
 
 void collector_record(struct collector *c, struct conn *k, const struct done_call *d,
 		      const uint64_t *stages);
+
+/* Server-side stage events (USDT), credited to the backend's call in progress. */
+void stages_on_event(struct collector *c, const struct dblat_event *ev, size_t size);
+struct conn *collector_backend_conn(struct collector *c, uint32_t tgid);
 
 void join_conn_info(struct collector *c, struct conn *k);
 bool join_client_done(struct collector *c, struct conn *k, const struct done_call *d);

@@ -110,6 +110,9 @@ static void match(struct collector *c, struct conn *cl)
 			d.fp = s.fp;
 		for (i = 0; i < STAGE_N; i++)
 			stages[i] = UINT64_MAX;
+		for (i = 0; i < STAGE_N; i++)
+			if (s.stage[i] != UINT64_MAX && s.stage[i])
+				stages[i] = s.stage[i];
 		stages[STAGE_QUEUE] = span(d.start, s.start);
 		stages[STAGE_SERVER] = span(s.start, s.end);
 		stages[STAGE_REPLY] = span(s.end, d.end);
