@@ -285,6 +285,15 @@ static __always_inline struct sock *fd_stream_sock(int fd, struct file **filep)
 	return sk;
 }
 
+static __always_inline __u64 sock_id(const void *sk)
+{
+	__u64 x = (__u64)sk ^ 0x9e3779b97f4a7c15ull;
+
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
 static __always_inline void fill_conn_info(struct dblat_conn_info *ci, struct sock *sk, struct file *f)
 {
 	ci->family = BPF_CORE_READ(sk, __sk_common.skc_family);
@@ -302,9 +311,14 @@ static __always_inline void fill_conn_info(struct dblat_conn_info *ci, struct so
 		struct unix_sock *u = (struct unix_sock *)sk;
 		struct sock *peer = BPF_CORE_READ(u, peer);
 
-		ci->ino = BPF_CORE_READ(f, f_inode, i_ino);
+		/*
+		 * The server's end has no file until the postmaster accepts it, but
+		 * the client writes its startup packet before that: name both ends
+		 * by their struct sock instead, scrambled so no kernel address leaves.
+		 */
+		ci->ino = sock_id(sk);
 		if (peer)
-			ci->peer_ino = BPF_CORE_READ(peer, sk_socket, file, f_inode, i_ino);
+			ci->peer_ino = sock_id(peer);
 	}
 }
 

@@ -140,8 +140,8 @@ struct dblat_conn_info {
 	__u32 pad2;
 	__u8 laddr[16];		/* IPv4 in the first 4 bytes */
 	__u8 raddr[16];
-	__u64 ino;		/* AF_UNIX: this socket's inode */
-	__u64 peer_ino;		/* AF_UNIX: the peer socket's inode */
+	__u64 ino;		/* AF_UNIX: an id of this end (the other end's peer_ino) */
+	__u64 peer_ino;		/* AF_UNIX: an id of the other end */
 	__u64 start_ns;		/* connect() entry time when it was seen, else 0 */
 };
 
