@@ -30,7 +30,7 @@ __u64 next_conn_id = 1;
 /* Stream sockets being traced or still being recognised; never evicted. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 32768);
 	__type(key, __u64);		/* tgid << 32 | fd */
 	__type(value, struct dblat_conn);
 } conns SEC(".maps");
@@ -46,7 +46,7 @@ struct {
 /* tgid -> enum dblat_target; filled by user space (-p) and on fork. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 16384);
 	__type(key, __u32);
 	__type(value, __u8);
 } targets SEC(".maps");
@@ -65,7 +65,7 @@ struct {
 /* tgids with entries in conns: their exit cleans up and is reported. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 16384);
 	__type(key, __u32);
 	__type(value, __u32);
 } procs SEC(".maps");
@@ -78,7 +78,7 @@ struct connect_start {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
+	__uint(max_entries, 4096);
 	__type(key, __u32);		/* tid */
 	__type(value, struct connect_start);
 } connecting SEC(".maps");
@@ -604,7 +604,7 @@ static long walk_step(__u32 i, void *arg)
  * or a typed message whose successor (when it lies in the buffer) is also
  * well formed. Returns the stream the bytes belong to, or -1.
  */
-static __always_inline int classify(struct scratch *sc, __u32 cap, __u32 total, int dir, bool *untyped)
+static __always_inline int classify_one(struct scratch *sc, __u32 cap, __u32 total, int dir, bool *untyped)
 {
 	__u8 *d = sc->data;
 	__u32 len, len2, code;
@@ -700,6 +700,41 @@ __noinline int emit_activity(__u64 conn_id, __u32 tgid, __u32 tid, int fd)
 	return 0;
 }
 
+/* Returns the stream, with bit 4 set for an untyped (startup) message; -1 if not PostgreSQL. */
+/* A global function: the verifier checks it once, not on every path into it. */
+__noinline int classify(struct scratch *sc, __u32 cap, __u32 total, int dir)
+{
+	bool u = false, *untyped = &u;
+	int r;
+
+	if (!sc)
+		return -1;
+	r = classify_one(sc, cap, total, dir, untyped);
+	return r < 0 ? -1 : r | (u ? 16 : 0);
+}
+
+/* An HTTP/1.x request line: the method token and a space. */
+static __always_inline bool http_request(const __u8 *d, __u32 n)
+{
+	if (n < 8)
+		return false;
+	switch (d[0]) {
+	case 'G':
+		return d[1] == 'E' && d[2] == 'T' && d[3] == ' ';
+	case 'P':
+		return (d[1] == 'O' && d[2] == 'S' && d[3] == 'T' && d[4] == ' ') ||
+		       (d[1] == 'U' && d[2] == 'T' && d[3] == ' ') ||
+		       (d[1] == 'A' && d[2] == 'T' && d[3] == 'C' && d[4] == 'H' && d[5] == ' ');
+	case 'D':
+		return d[1] == 'E' && d[2] == 'L' && d[3] == 'E' && d[4] == 'T' && d[5] == 'E' && d[6] == ' ';
+	case 'H':
+		return d[1] == 'E' && d[2] == 'A' && d[3] == 'D' && d[4] == ' ';
+	case 'O':
+		return d[1] == 'P' && d[2] == 'T' && d[3] == 'I' && d[4] == 'O' && d[5] == 'N' && d[6] == 'S';
+	}
+	return false;
+}
+
 static __always_inline __u32 copy_segs(struct scratch *sc, const struct segs *s, __u32 cap)
 {
 	__u32 i, got = 0;
@@ -721,6 +756,39 @@ static __always_inline __u32 copy_segs(struct scratch *sc, const struct segs *s,
 		got += n;
 	}
 	return got;
+}
+
+/*
+ * HTTP server traffic: every read and write is timed (a response's last byte
+ * ends its request), but bytes are copied only where a request or status line
+ * starts.
+ */
+static __always_inline void emit_http(struct scratch *sc, struct dblat_conn *c, struct segs *segs,
+				      int dir, int fd, __u32 total, __u32 tid)
+{
+	__u32 n = total < DBLAT_HTTP_CAP ? total : DBLAT_HTTP_CAP;
+	__u64 id = bpf_get_current_pid_tgid();
+
+	n = copy_segs(sc, segs, n);
+	if (dir == DBLAT_DIR_RECV ? !http_request(sc->data, n) :
+	    !(n >= 12 && sc->data[0] == 'H' && sc->data[1] == 'T' && sc->data[2] == 'T' && sc->data[3] == 'P'))
+		n = 0;
+	__builtin_memset(&sc->ev, 0, sizeof(sc->ev));
+	sc->ev.kind = DBLAT_EV_HTTP;
+	if (dir == DBLAT_DIR_SEND && c->send_tid == tid && c->send_ts)
+		sc->ev.ts_ns = c->send_ts;
+	else
+		sc->ev.ts_ns = bpf_ktime_get_ns();
+	c->send_ts = 0;
+	sc->ev.conn_id = c->id;
+	sc->ev.tgid = id >> 32;
+	sc->ev.tid = tid;
+	sc->ev.fd = fd;
+	sc->ev.dir = dir;
+	sc->ev.role = DBLAT_ROLE_HTTP;
+	sc->ev.total_len = total;
+	sc->ev.cap_len = n;
+	emit(sc, (sizeof(sc->ev) + dblat_data_pad(n)) & 1023);
 }
 
 static __always_inline void on_data(int dir, int fd, struct segs *segs, long ret)
@@ -756,7 +824,7 @@ static __always_inline void on_data(int dir, int fd, struct segs *segs, long ret
 			return;
 	}
 	if (ret <= 0) {
-		if (ret == 0 && dir == DBLAT_DIR_RECV && c->state == DBLAT_CONN_PG) {
+		if (ret == 0 && dir == DBLAT_DIR_RECV && c->state != DBLAT_CONN_PENDING) {
 			struct dblat_event ev = {};
 
 			ev.kind = DBLAT_EV_EOF;
@@ -775,11 +843,43 @@ static __always_inline void on_data(int dir, int fd, struct segs *segs, long ret
 	if (!sc)
 		return;
 
+	if (c->state == DBLAT_CONN_HTTP) {
+		emit_http(sc, c, segs, dir, fd, total, (__u32)id);
+		return;
+	}
 	if (c->state == DBLAT_CONN_PENDING) {
 		__u32 peek = total < 64 ? total : 64;
 
 		peek = copy_segs(sc, segs, peek);
-		stream = classify(sc, peek, total, dir, &untyped);
+		stream = classify(sc, peek, total, dir);
+		untyped = stream >= 0 && (stream & 16);
+		if (stream >= 0)
+			stream &= 1;
+		if (stream < 0 && dir == DBLAT_DIR_RECV && http_request(sc->data, peek)) {
+			c->state = DBLAT_CONN_HTTP;
+			c->role = DBLAT_ROLE_HTTP;
+			c->id = __sync_fetch_and_add(&next_conn_id, 1);
+			__builtin_memset(&sc->ev, 0, sizeof(sc->ev));
+			sc->ev.kind = DBLAT_EV_CONN;
+			sc->ev.ts_ns = bpf_ktime_get_ns();
+			sc->ev.conn_id = c->id;
+			sc->ev.tgid = tgid;
+			sc->ev.tid = (__u32)id;
+			sc->ev.fd = fd;
+			sc->ev.role = DBLAT_ROLE_HTTP;
+			bpf_get_current_comm(sc->ev.comm, sizeof(sc->ev.comm));
+			{
+				struct dblat_conn_info *ci = (void *)sc->data;
+
+				__builtin_memset(ci, 0, sizeof(*ci));
+				sk = fd_stream_sock(fd, &f);
+				if (sk)
+					fill_conn_info(ci, sk, f);
+			}
+			emit(sc, sizeof(sc->ev) + sizeof(struct dblat_conn_info));
+			emit_http(sc, c, segs, dir, fd, total, (__u32)id);
+			return;
+		}
 		if (stream < 0) {
 			if (++c->tries >= 8) {
 				__u8 one = 1;
@@ -855,7 +955,6 @@ static __always_inline void on_data(int dir, int fd, struct segs *segs, long ret
 	sc->ev.role = c->role;
 	sc->ev.stream = stream;
 	sc->ev.total_len = total;
-	bpf_get_current_comm(sc->ev.comm, sizeof(sc->ev.comm));
 
 	if (c->tls) {
 		sc->ev.flags = DBLAT_F_TLS;
@@ -900,13 +999,13 @@ static __always_inline void on_data(int dir, int fd, struct segs *segs, long ret
 	if (!fr->started || fr->lost) {
 		/* (Re)start framing only where a buffer starts with a message. */
 		if (!fresh) {
-			bool ut = false;
+			int cl = classify(sc, cap, total, dir);
 
-			if (classify(sc, cap, total, dir, &ut) != stream) {
+			if (cl < 0 || (cl & 1) != stream) {
 				w.flags |= DBLAT_F_LOST;
 				goto out;
 			}
-			fr->untyped = ut;
+			fr->untyped = (cl & 16) != 0;
 		}
 		fr->started = 1;
 		fr->lost = 0;
@@ -1021,18 +1120,24 @@ struct {
 
 static __always_inline int data_hook(void *ctx, int dir, int vec, long ret)
 {
-	struct pt_regs *r = uregs();
-	int fd = BPF_CORE_READ(r, di);
-	__u64 a1 = BPF_CORE_READ(r, si), id = bpf_get_current_pid_tgid();
-	__u64 key = (id & ~0xffffffffull) | (__u32)fd;
+	__u64 id = bpf_get_current_pid_tgid(), key, a1;
 	struct data_args *a;
+	struct pt_regs *r;
 	__u32 zero = 0;
+	int fd;
 
+	/* Cheapest rejections first: most reads on a busy host are EAGAIN or not ours. */
 	if (ret < 0)
 		return 0;
+	if (filter_targets && !is_target(id >> 32))
+		return 0;
+	r = uregs();
+	fd = BPF_CORE_READ(r, di);
+	key = (id & ~0xffffffffull) | (__u32)fd;
 	if (!bpf_map_lookup_elem(&conns, &key) &&
 	    (bpf_map_lookup_elem(&ignored, &key) || !is_target(id >> 32)))
 		return 0;
+	a1 = BPF_CORE_READ(r, si);
 	a = bpf_map_lookup_elem(&data_args_map, &zero);
 	if (!a)
 		return 0;
@@ -1118,9 +1223,13 @@ static __always_inline int mark_send(int fd)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u64 key = (id & ~0xffffffffull) | (__u32)fd;
-	struct dblat_conn *c = bpf_map_lookup_elem(&conns, &key);
+	struct dblat_conn *c;
 
-	if (c && c->state == DBLAT_CONN_PG) {
+	if (filter_targets && !is_target(id >> 32))
+		return 0;
+	c = bpf_map_lookup_elem(&conns, &key);
+
+	if (c && c->state != DBLAT_CONN_PENDING) {
 		c->send_ts = bpf_ktime_get_ns();
 		c->send_tid = (__u32)id;
 	}
@@ -1152,7 +1261,7 @@ int dbl_close(struct trace_event_raw_sys_enter *ctx)
 		bpf_map_delete_elem(&ignored, &key);
 		return 0;
 	}
-	if (c->state == DBLAT_CONN_PG || c->connecting) {
+	if (c->state != DBLAT_CONN_PENDING || c->connecting) {
 		ev.kind = DBLAT_EV_CLOSE;
 		ev.ts_ns = bpf_ktime_get_ns();
 		ev.conn_id = c->id;

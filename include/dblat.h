@@ -27,7 +27,10 @@ enum dblat_ev_kind {
 	DBLAT_EV_TCP_STATE = 9,	/* TCP handshake ended: ret = new state, fd = old state */
 	DBLAT_EV_ACTIVITY = 10,	/* a backend's current statement text (cap_len bytes follow) */
 	DBLAT_EV_STAGE = 11,	/* a server-side stage from USDT probes: struct dblat_stage follows */
+	DBLAT_EV_HTTP = 12,	/* bytes on an HTTP server connection: the start of a request or response is copied */
 };
+
+#define DBLAT_HTTP_CAP 256	/* bytes of a request/status line and headers copied */
 
 enum dblat_stage_kind {
 	DBLAT_STAGE_PARSE = 1,		/* query__parse__start/done */
@@ -47,7 +50,9 @@ struct dblat_stage {
 	__u32 kind;		/* enum dblat_stage_kind */
 	__u32 lock_mode;	/* LOCKMODE for lock waits */
 	__u32 relid;		/* relation OID of a lock wait when the tag names one */
-	__u32 count;		/* WAL inserts aggregated, buffer reads, ... */
+	__u32 count;		/* parse/plan/execute: WAL records inserted since the backend's
+				   previous one; lock waits: LockTagType; buffer reads: 1;
+				   checkpoints: buffers written */
 	char name[32];		/* lwlock tranche name */
 };
 
@@ -74,6 +79,7 @@ enum dblat_role {
 	DBLAT_ROLE_UNKNOWN = 0,
 	DBLAT_ROLE_CLIENT = 1,	/* writes frontend messages, reads backend messages */
 	DBLAT_ROLE_SERVER = 2,	/* reads frontend messages, writes backend messages */
+	DBLAT_ROLE_HTTP = 3,	/* an HTTP server's end of a client connection */
 };
 
 /* Which protocol stream a buffer belongs to. */
@@ -180,6 +186,7 @@ struct dblat_frame {
 enum dblat_conn_state {
 	DBLAT_CONN_PENDING = 0,	/* a stream socket not yet recognised */
 	DBLAT_CONN_PG = 1,	/* PostgreSQL: traced */
+	DBLAT_CONN_HTTP = 2,	/* the server end of an HTTP/1.x connection: requests timed */
 };
 
 /* Value of the BPF `conns` map, keyed by tgid << 32 | fd. */

@@ -102,6 +102,7 @@ static void conn_drop(struct collector *c, uint64_t id, uint64_t ts)
 
 	for (; (k = *pp); pp = &k->next)
 		if (k->id == id) {
+			http_conn_end(c, k);
 			join_conn_end(c, k);
 			backend_unindex(c, k);
 			session_end(c, k, ts, false);
@@ -121,6 +122,7 @@ static void drop_process(struct collector *c, uint32_t tgid, uint64_t ts)
 
 		while ((k = *pp)) {
 			if (k->tgid == tgid) {
+				http_conn_end(c, k);
 				join_conn_end(c, k);
 				backend_unindex(c, k);
 				session_end(c, k, ts, false);
@@ -156,6 +158,8 @@ static struct conn *conn_new(struct collector *c, const struct dblat_event *ev, 
 		c->by_backend[k->tgid & (CONN_HASH - 1)] = k;
 	}
 	c->nconns++;
+	if (k->role == DBLAT_ROLE_HTTP)
+		return k;
 	c->sum->ctr.conns_adopted++;
 	session_conn_new(c, k, ev->ts_ns);
 	return k;
@@ -232,6 +236,10 @@ static void q_push(struct collector *c, struct conn *k, char type, uint32_t fp, 
 	if (!k->qlen) {
 		k->batch_ts = ts;
 		session_busy(c, k, true, ts);
+		if (k->role == DBLAT_ROLE_CLIENT && !k->checked_out) {
+			k->checked_out = true;
+			http_checkout(c, k, ts);
+		}
 	}
 	if (k->qlen == k->qcap) {
 		uint32_t nc = k->qcap ? 2 * k->qcap : 16, i;
@@ -299,6 +307,8 @@ void collector_record(struct collector *c, struct conn *k, const struct done_cal
 		}
 	}
 	session_call_done(c, k, d);
+	if (d->fp < c->sum->nfps && c->sum->fps[d->fp]->cls == STMT_RESET)
+		k->checked_out = false;
 }
 
 static void complete(struct collector *c, struct conn *k, struct pending *p, uint64_t ts)
@@ -512,8 +522,12 @@ static void on_backend(struct collector *c, struct conn *k, const struct pg_msg 
 		}
 		break;
 	case 'Z':
-		if (pg_parse_ready(m, &st) == 0)
+		if (pg_parse_ready(m, &st) == 0) {
+			/* A transaction ended: the pool has the connection back. */
+			if (st == 'I' && (k->txn == 'T' || k->txn == 'E'))
+				k->checked_out = false;
 			k->txn = st;
+		}
 		/* Anything still queued before the Sync/Query was never answered. */
 		while ((p = q_front(k)) && p->type != 'S' && p->type != 'Q') {
 			c->sum->ctr.unmatched++;
@@ -586,7 +600,7 @@ int collector_handle(struct collector *c, const void *data, size_t size)
 		k = conn_find(c, ev->conn_id);
 		if (!k)
 			k = conn_new(c, ev, size);
-		if (k && size >= sizeof(*ev) + sizeof(struct dblat_conn_info)) {
+		if (k && k->role != DBLAT_ROLE_HTTP && size >= sizeof(*ev) + sizeof(struct dblat_conn_info)) {
 			session_conn_info(c, k);
 			join_conn_info(c, k);
 		}
@@ -607,6 +621,13 @@ int collector_handle(struct collector *c, const void *data, size_t size)
 		break;
 	case DBLAT_EV_CONNECT:
 		session_on_connect(c, ev, size);
+		break;
+	case DBLAT_EV_HTTP:
+		k = conn_find(c, ev->conn_id);
+		if (!k)
+			k = conn_new(c, ev, 0);
+		if (k)
+			http_on_event(c, k, ev, size);
 		break;
 	case DBLAT_EV_STAGE:
 		stages_on_event(c, ev, size);
@@ -645,5 +666,8 @@ void collector_finish(struct collector *c, uint64_t ts)
 		for (k = c->hash[i]; k; k = k->next)
 			if (k->role == DBLAT_ROLE_CLIENT && k->done_len)
 				join_conn_end(c, k);
+			else if (k->role == DBLAT_ROLE_HTTP)
+				http_conn_end(c, k);
+	http_finish(c);
 	session_finish(c, ts);
 }

@@ -8,6 +8,7 @@
 #include "collector.h"
 #include "pgwire.h"
 #include "session.h"
+#include "http.h"
 
 #define CONN_HASH 4096
 #define MAX_PENDING 4096
@@ -71,6 +72,8 @@ struct conn {
 	uint64_t stage_acc[STAGE_N];	/* server stages of the call in progress (stages.c) */
 	bool stage_seen;
 	struct conn *backend_next;	/* chain of collector.by_backend */
+	void *http;			/* HTTP server connection state (http.c) */
+	bool checked_out;		/* taken from its pool: a statement since the last return */
 	bool has_activity;
 	struct conn *next;
 };

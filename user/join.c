@@ -125,7 +125,7 @@ void join_conn_info(struct collector *c, struct conn *k)
 	uint64_t key = pair_key(&k->info);
 	struct conn **slot, *o;
 
-	if (!key || k->pair_key)
+	if (!key || k->pair_key || (k->role != DBLAT_ROLE_CLIENT && k->role != DBLAT_ROLE_SERVER))
 		return;
 	k->pair_key = key;
 	slot = &c->pair_hash[key % CONN_HASH];

@@ -151,6 +151,51 @@ static void json_procs(FILE *out, const struct summary *s)
 	fputs("\n],\n", out);
 }
 
+static void json_requests(FILE *out, const struct summary *s)
+{
+	uint32_t i, j;
+
+	fputs("\"requests\":[", out);
+	for (i = 0; i < s->nroutes; i++) {
+		const struct route_stats *r = &s->routes[i];
+
+		fprintf(out, "%s\n {\"pid\":%u,\"comm\":", i ? "," : "", r->tgid);
+		json_str(out, r->comm);
+		fputs(",\"method\":", out);
+		json_str(out, r->method);
+		fputs(",\"route\":", out);
+		json_str(out, r->route);
+		fprintf(out, ",\"count\":%llu,\"status\":{", (unsigned long long)r->count);
+		for (j = 0; j < r->nstatus; j++)
+			fprintf(out, "%s\"%u\":%llu", j ? "," : "", r->status[j].code,
+				(unsigned long long)r->status[j].n);
+		fputs("},\"latency_us\":", out);
+		latency(out, &r->lat);
+		fputc('}', out);
+	}
+	fputs("\n],\n\"pool\":[", out);
+	for (i = 0, j = 0; i < s->npools; i++) {
+		const struct pool_stats *p = &s->pools[i];
+
+		if (!p->requests)
+			continue;
+		fprintf(out, "%s\n {\"pid\":%u,\"comm\":", j++ ? "," : "", p->tgid);
+		json_str(out, p->comm);
+		fprintf(out, ",\"method\":\"derived\",\"requests\":%llu,\"checkouts\":%u,\"paired\":%u,\"timed_out\":%llu,",
+			(unsigned long long)p->requests, p->ncheckouts, p->paired,
+			(unsigned long long)p->timed_out);
+		fprintf(out, "\"wait_us\":{\"count\":%llu,", (unsigned long long)p->wait.count);
+		fprintf(out, "\"mean\":%.3f,\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f},",
+			hist_mean(&p->wait) / 1e3, hist_quantile(&p->wait, 0.5) / 1e3,
+			hist_quantile(&p->wait, 0.9) / 1e3, hist_quantile(&p->wait, 0.99) / 1e3,
+			p->wait.max / 1e3);
+		fputs("\"timed_out_wait_us\":", out);
+		latency(out, &p->timed_out_wait);
+		fputc('}', out);
+	}
+	fputs("\n],\n", out);
+}
+
 static void json_timeline(FILE *out, const struct summary *s)
 {
 	uint32_t i;
@@ -223,6 +268,7 @@ int report_json(const char *path, const struct summary *s)
 	fputs("\n],\n", out);
 	free(v);
 	json_procs(out, s);
+	json_requests(out, s);
 	json_timeline(out, s);
 	fputs("}\n", out);
 	if (fclose(out)) {

@@ -524,8 +524,11 @@ void session_call_done(struct collector *c, struct conn *k, const struct done_ca
 void session_end(struct collector *c, struct conn *k, uint64_t ts, bool eof)
 {
 	struct sess *s = &k->sess;
-	struct proc_stats *p = proc_of(c, k);
+	struct proc_stats *p;
 
+	if (k->role == DBLAT_ROLE_HTTP)
+		return;
+	p = proc_of(c, k);
 	if (!s->ready && !s->cancel && (s->startup_ns || s->tls_ns))
 		session_failed(c, k, FAIL_RESET, ts);
 	if (s->ready && p) {

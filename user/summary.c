@@ -66,6 +66,16 @@ void summary_free(struct summary *s)
 		hist_free(&s->series[i].lat);
 	free(s->series);
 	free(s->timeline);
+	for (i = 0; i < s->nroutes; i++)
+		hist_free(&s->routes[i].lat);
+	free(s->routes);
+	for (i = 0; i < s->npools; i++) {
+		free(s->pools[i].arrivals);
+		free(s->pools[i].checkouts);
+		hist_free(&s->pools[i].wait);
+		hist_free(&s->pools[i].timed_out_wait);
+	}
+	free(s->pools);
 	free(s);
 }
 

@@ -152,6 +152,39 @@ struct summary {
 	/* marks on the timeline: maintenance statements, checkpoints, outages */
 	struct timeline_event *timeline;
 	uint32_t ntimeline, cap_timeline;
+	struct route_stats *routes;
+	uint32_t nroutes;
+	struct pool_stats *pools;
+	uint32_t npools;
+};
+
+#define ROUTE_STATUS_MAX 16
+
+/* HTTP requests of one server process, by method and path template. */
+struct route_stats {
+	uint32_t tgid;
+	char comm[DBLAT_COMM_LEN];
+	char method[12];
+	char route[96];
+	uint64_t count;
+	struct {
+		uint16_t code;
+		uint64_t n;
+	} status[ROUTE_STATUS_MAX];
+	uint32_t nstatus;
+	struct hist lat;
+};
+
+/* Pool queue wait of one process (see http.c for how it is derived). */
+struct pool_stats {
+	uint32_t tgid;
+	char comm[DBLAT_COMM_LEN];
+	uint64_t requests, timed_out;
+	uint64_t *arrivals, *checkouts;
+	uint32_t narrivals, cap_arrivals, ncheckouts, cap_checkouts;
+	uint32_t paired;
+	struct hist wait;		/* paired arrivals -> checkouts */
+	struct hist timed_out_wait;	/* requests answered 503/504 */
 };
 
 struct timeline_event {

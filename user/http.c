@@ -1,0 +1,323 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * HTTP/1.x requests on the server side of traced processes, and the pool
+ * queue wait derived from them.
+ *
+ * A request starts with the read that carries its request line and ends
+ * with the last write before the next request (or the close): keep-alive
+ * and pipelining both keep that order on one connection.
+ *
+ * Pool wait in an event-loop app (one thread serves every request) cannot be
+ * read off one connection. It is derived: a checkout is the first statement
+ * a PostgreSQL connection of the process sends after the pool got it back
+ * (its transaction ended, or a reset statement ran); requests that were
+ * answered 503/504 never checked out. The k-th remaining arrival is paired
+ * with the k-th checkout. The mean is exact whenever every request in the
+ * window completed; percentiles are approximate, because a pool does not
+ * hand connections over strictly first come, first served.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "conn.h"
+#include "http.h"
+
+#define MAX_PENDING_REQ 64
+
+struct http_req {
+	uint64_t arrival;
+	uint64_t last_send;
+	uint32_t route;		/* index in summary routes */
+	uint16_t status;
+};
+
+struct http_conn {
+	struct http_req q[MAX_PENDING_REQ];
+	uint32_t head, len;
+};
+
+static void series_push(uint64_t **v, uint32_t *n, uint32_t *cap, uint64_t x)
+{
+	if (*n == *cap) {
+		uint32_t nc = *cap ? 2 * *cap : 1024;
+		uint64_t *nv = realloc(*v, nc * sizeof(*nv));
+
+		if (!nv)
+			return;
+		*v = nv;
+		*cap = nc;
+	}
+	(*v)[(*n)++] = x;
+}
+
+static struct pool_stats *pool_of(struct summary *s, uint32_t tgid, const char *comm)
+{
+	uint32_t i;
+	struct pool_stats *p;
+
+	for (i = 0; i < s->npools; i++)
+		if (s->pools[i].tgid == tgid)
+			return &s->pools[i];
+	p = realloc(s->pools, (s->npools + 1) * sizeof(*p));
+	if (!p)
+		return NULL;
+	s->pools = p;
+	p = &p[s->npools++];
+	memset(p, 0, sizeof(*p));
+	p->tgid = tgid;
+	snprintf(p->comm, sizeof(p->comm), "%s", comm);
+	return p;
+}
+
+/* Numbers, hex ids and UUIDs in a path become :id, so routes aggregate. */
+static void route_template(const char *p, size_t n, char *out, size_t outsz)
+{
+	size_t i = 0, o = 0;
+
+	while (i < n && p[i] != '?' && p[i] != '#' && o + 4 < outsz) {
+		size_t j = i, digits = 0, hex = 0;
+
+		if (p[i] == '/') {
+			out[o++] = '/';
+			i++;
+			continue;
+		}
+		while (j < n && p[j] != '/' && p[j] != '?' && p[j] != '#') {
+			digits += isdigit((unsigned char)p[j]) != 0;
+			hex += isxdigit((unsigned char)p[j]) != 0 || p[j] == '-';
+			j++;
+		}
+		if ((digits == j - i) || (hex == j - i && j - i >= 8 && digits > 0)) {
+			memcpy(out + o, ":id", 3);
+			o += 3;
+		} else {
+			size_t k;
+
+			for (k = i; k < j && o + 1 < outsz; k++)
+				out[o++] = isprint((unsigned char)p[k]) ? p[k] : '?';
+		}
+		i = j;
+	}
+	if (!o)
+		out[o++] = '/';
+	out[o] = 0;
+}
+
+static uint32_t route_id(struct summary *s, uint32_t tgid, const char *comm, const char *method,
+			 const char *tmpl)
+{
+	uint32_t i;
+	struct route_stats *r;
+
+	for (i = 0; i < s->nroutes; i++)
+		if (s->routes[i].tgid == tgid && !strcmp(s->routes[i].method, method) &&
+		    !strcmp(s->routes[i].route, tmpl))
+			return i;
+	r = realloc(s->routes, (s->nroutes + 1) * sizeof(*r));
+	if (!r)
+		return UINT32_MAX;
+	s->routes = r;
+	r = &r[s->nroutes];
+	memset(r, 0, sizeof(*r));
+	r->tgid = tgid;
+	snprintf(r->comm, sizeof(r->comm), "%s", comm);
+	snprintf(r->method, sizeof(r->method), "%s", method);
+	snprintf(r->route, sizeof(r->route), "%s", tmpl);
+	return s->nroutes++;
+}
+
+static void finish_req(struct collector *c, struct conn *k, struct http_req *q)
+{
+	struct summary *s = c->sum;
+	struct route_stats *r;
+	struct pool_stats *p;
+	uint32_t i;
+
+	if (q->route >= s->nroutes || !q->last_send)
+		return;
+	r = &s->routes[q->route];
+	r->count++;
+	hist_add(&r->lat, q->last_send > q->arrival ? q->last_send - q->arrival : 0);
+	for (i = 0; i < r->nstatus; i++)
+		if (r->status[i].code == q->status)
+			break;
+	if (i == r->nstatus && r->nstatus < ROUTE_STATUS_MAX)
+		r->status[r->nstatus++].code = q->status;
+	if (i < ROUTE_STATUS_MAX)
+		r->status[i].n++;
+	p = pool_of(s, k->tgid, k->comm);
+	if (!p)
+		return;
+	p->requests++;
+	if (q->status == 503 || q->status == 504) {
+		p->timed_out++;
+		hist_add(&p->timed_out_wait, q->last_send - q->arrival);
+	} else {
+		series_push(&p->arrivals, &p->narrivals, &p->cap_arrivals, q->arrival);
+	}
+}
+
+static struct http_conn *hc_of(struct conn *k)
+{
+	if (!k->http)
+		k->http = calloc(1, sizeof(struct http_conn));
+	return k->http;
+}
+
+static void on_request(struct collector *c, struct conn *k, const char *d, size_t n, uint64_t ts)
+{
+	struct http_conn *h = hc_of(k);
+	const char *sp, *sp2, *end = d + n;
+	char method[12], tmpl[96];
+
+	if (!h)
+		return;
+	while (d < end) {
+		sp = memchr(d, ' ', end - d);
+		if (!sp || sp - d >= (long)sizeof(method))
+			break;
+		sp2 = memchr(sp + 1, ' ', end - sp - 1);
+		if (!sp2)
+			sp2 = end;
+		snprintf(method, sizeof(method), "%.*s", (int)(sp - d), d);
+		route_template(sp + 1, sp2 - sp - 1, tmpl, sizeof(tmpl));
+		if (h->len == MAX_PENDING_REQ) {
+			h->head = (h->head + 1) % MAX_PENDING_REQ;
+			h->len--;
+		}
+		{
+			struct http_req *q = &h->q[(h->head + h->len++) % MAX_PENDING_REQ];
+
+			memset(q, 0, sizeof(*q));
+			q->arrival = ts;
+			q->route = route_id(c->sum, k->tgid, k->comm, method, tmpl);
+		}
+		/* A pipelined request follows the blank line that ends the headers. */
+		sp = memmem(sp2, end - sp2, "\r\n\r\n", 4);
+		if (!sp)
+			break;
+		d = sp + 4;
+		if (end - d < 8 || !isupper((unsigned char)*d))
+			break;
+	}
+}
+
+/* The response at the head is complete once something else happens on the connection. */
+static void settle(struct collector *c, struct conn *k)
+{
+	struct http_conn *h = k->http;
+
+	while (h && h->len && h->q[h->head].status) {
+		finish_req(c, k, &h->q[h->head]);
+		h->head = (h->head + 1) % MAX_PENDING_REQ;
+		h->len--;
+		if (h->len && h->q[h->head].status)
+			continue;
+		break;
+	}
+}
+
+void http_on_event(struct collector *c, struct conn *k, const struct dblat_event *ev, size_t size)
+{
+	const char *d = (const char *)(ev + 1);
+	struct http_conn *h;
+	uint32_t i;
+
+	if (size < sizeof(*ev) + ev->cap_len)
+		return;
+	if (ev->dir == DBLAT_DIR_RECV) {
+		if (!ev->cap_len)
+			return;
+		settle(c, k);
+		on_request(c, k, d, ev->cap_len, ev->ts_ns);
+		return;
+	}
+	h = hc_of(k);
+	if (!h || !h->len)
+		return;
+	if (ev->cap_len >= 12 && !memcmp(d, "HTTP/", 5)) {
+		/* A new status line: the previous response (if any) is over. */
+		for (i = 0; i < h->len; i++) {
+			struct http_req *q = &h->q[(h->head + i) % MAX_PENDING_REQ];
+
+			if (!q->status) {
+				q->status = (uint16_t)atoi(d + 9);
+				if (!q->status)
+					q->status = 1;
+				q->last_send = ev->ts_ns;
+				break;
+			}
+		}
+		/* Responses before this one are complete. */
+		while (h->len > 1 && h->q[h->head].status && h->q[(h->head + 1) % MAX_PENDING_REQ].status) {
+			finish_req(c, k, &h->q[h->head]);
+			h->head = (h->head + 1) % MAX_PENDING_REQ;
+			h->len--;
+		}
+		return;
+	}
+	/* A body write: the response in progress goes on. */
+	for (i = h->len; i-- > 0;) {
+		struct http_req *q = &h->q[(h->head + i) % MAX_PENDING_REQ];
+
+		if (q->status) {
+			q->last_send = ev->ts_ns;
+			break;
+		}
+	}
+}
+
+void http_conn_end(struct collector *c, struct conn *k)
+{
+	struct http_conn *h = k->http;
+
+	while (h && h->len) {
+		if (h->q[h->head].status)
+			finish_req(c, k, &h->q[h->head]);
+		h->head = (h->head + 1) % MAX_PENDING_REQ;
+		h->len--;
+	}
+	free(h);
+	k->http = NULL;
+}
+
+void http_checkout(struct collector *c, struct conn *k, uint64_t ts)
+{
+	struct pool_stats *p = pool_of(c->sum, k->tgid, k->comm);
+
+	if (p)
+		series_push(&p->checkouts, &p->ncheckouts, &p->cap_checkouts, ts);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Pair the k-th arrival with the k-th checkout of the same process. */
+void http_finish(struct collector *c)
+{
+	struct summary *s = c->sum;
+	uint32_t i, j;
+
+	for (i = 0; i < s->npools; i++) {
+		struct pool_stats *p = &s->pools[i];
+		uint32_t n, a = 0, b = 0;
+
+		if (!p->narrivals || !p->ncheckouts)
+			continue;
+		qsort(p->arrivals, p->narrivals, sizeof(uint64_t), cmp_u64);
+		qsort(p->checkouts, p->ncheckouts, sizeof(uint64_t), cmp_u64);
+		/* Checkouts before the first traced arrival belong to requests we never saw. */
+		while (b < p->ncheckouts && p->checkouts[b] < p->arrivals[0])
+			b++;
+		n = p->narrivals < p->ncheckouts - b ? p->narrivals : p->ncheckouts - b;
+		hist_reset(&p->wait);
+		for (j = 0; j < n; j++, a++, b++)
+			hist_add(&p->wait, p->checkouts[b] > p->arrivals[a] ? p->checkouts[b] - p->arrivals[a] : 0);
+		p->paired = n;
+	}
+}

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/* HTTP requests of traced servers, and the pool wait derived from them (http.c). */
+#ifndef DBLAT_HTTP_H
+#define DBLAT_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "dblat.h"
+
+struct collector;
+struct conn;
+
+void http_on_event(struct collector *c, struct conn *k, const struct dblat_event *ev, size_t size);
+void http_conn_end(struct collector *c, struct conn *k);
+/* A PostgreSQL client connection of the process was taken from its pool at ts. */
+void http_checkout(struct collector *c, struct conn *k, uint64_t ts);
+void http_finish(struct collector *c);
+
+#endif
