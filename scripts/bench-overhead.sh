@@ -1,0 +1,453 @@
+#!/usr/bin/env bash
+# What dblat costs the traced workload: pgbench throughput and fixed-rate p99
+# latency with dblat attached versus without, on one private cluster, in
+# alternating pairs (untraced A, traced B, A, B, ...). Also dblat's own CPU,
+# the run time of its BPF programs, its event rate, drops, memory, and (full
+# mode) two bpftrace designs for comparison: libpq uprobes and PostgreSQL's
+# USDT probes.
+#
+# usage: scripts/bench-overhead.sh [--quick] [--out FILE] [--seconds T] [--pairs N]
+#            [--mode NAME] [--dblat-args "ARGS"] [--no-compare] [--compare]
+#            [--workloads W1,W2..] [--rate-pct P] [--no-bpf-stats] [--scale N]
+#            [--clients N] [--keep]
+#
+#   --quick          < 3 min: select over unix+prepared and tcp+simple, fixed
+#                    rate; no TPC-B-like run, no bpftrace comparisons (--compare
+#                    and --workloads add them back)
+#   (default)        < 15 min: select over {unix,tcp} x {simple,prepared},
+#                    TPC-B-like, fixed rate, bpftrace uprobe and USDT comparisons
+#   --out FILE       results JSON (default out/bench-overhead.json)
+#   --seconds T      length of one pgbench run (quick 3, full 10)
+#   --pairs N        untraced/traced pairs (default 3, at least 3 recommended)
+#   --mode NAME      label of the dblat probe mode measured (default "default");
+#                    without --dblat-args a mode other than "default" passes
+#                    "--NAME" to dblat
+#   --dblat-args S   extra dblat arguments, word-split (e.g. "--server-stages")
+#   --workloads L    comma list from: sel-unix-simple sel-unix-prepared sel-tcp-simple
+#                    sel-tcp-prepared tpcb-unix fixed-rate
+#   --rate-pct P     fixed-rate run at P% of the untraced max measured first (default 50;
+#                    pgbench -R pays a wake-up per transaction, so 50% of the max
+#                    rate already keeps the 2 CPUs about 75% busy)
+#   --no-bpf-stats   leave kernel.bpf_stats_enabled alone (no BPF run-time figures)
+#   --keep           keep the temp dir (cluster gone, logs and dblat JSON kept)
+#
+# Design notes
+# - dblat takes seconds to load and verify its programs, so one traced
+#   session covers one pass over all workloads ("block"); pair i is the
+#   untraced block i followed by the traced block i. Per-workload dblat CPU
+#   and BPF figures come from samples taken around each run inside the block;
+#   events/s, drops, RSS and map memory are per traced session.
+# - p99 at fixed rate: computed here from pgbench -l per-transaction logs; the
+#   latency column counts from each transaction's scheduled start (includes
+#   schedule lag), i.e. what an open-loop client sees at that rate. The
+#   service latency (time - lag) is reported too.
+# - "other CPU %": busy time of the whole machine (/proc/stat) not charged to
+#   this benchmark's processes (cluster, pgbench, tracer), as % of all CPUs:
+#   load from elsewhere that makes a pair noisy.
+# - "CPU/tx": CPU seconds of the cluster (postmaster, its live and reaped
+#   children), pgbench and the tracer per transaction. BPF programs run in the
+#   traced syscalls, so their time is in there. On a saturated machine the
+#   throughput ratio is about untraced CPU/tx / traced CPU/tx: the table
+#   shows that implied ratio beside the measured one. Both degrade when other
+#   load shares the machine (see "other CPU %").
+# - Pairs during which someone else's tracing BPF programs were loaded (another
+#   dblat or bpftrace: syscall tracepoints tax every process) are marked "*";
+#   medians use the clean pairs of a workload when it has any.
+# - Syscall tax: CPU per syscall of a process dblat does not target (dd with
+#   1-byte blocks), with and without dblat attached, in every block.
+# - The exit status is 0 whatever the targets say, unless nothing could be measured.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR
+source "$HERE/bench/lib.sh"
+
+QUICK=0
+OUT=
+SECS=
+PAIRS=3
+MODE=default
+DBLAT_ARGS=
+DBLAT_ARGS_SET=0
+COMPARE=
+BPF_STATS=1
+SCALE=10
+CLIENTS=4
+THREADS=2
+LIBPQ=${LIBPQ:-/usr/lib/x86_64-linux-gnu/libpq.so.5}
+WL_OPT=
+RATE_PCT=50
+
+usage() { sed -n '/^# usage:/,/^# *--keep/p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--quick) QUICK=1 ;;
+	--out) OUT=$2; shift ;;
+	--out=*) OUT=${1#*=} ;;
+	--seconds) SECS=$2; shift ;;
+	--pairs) PAIRS=$2; shift ;;
+	--mode) MODE=$2; shift ;;
+	--mode=*) MODE=${1#*=} ;;
+	--dblat-args) DBLAT_ARGS=$2; DBLAT_ARGS_SET=1; shift ;;
+	--dblat-args=*) DBLAT_ARGS=${1#*=}; DBLAT_ARGS_SET=1 ;;
+	--no-compare) COMPARE=0 ;;
+	--compare) COMPARE=1 ;;
+	--no-bpf-stats) BPF_STATS=0 ;;
+	--scale) SCALE=$2; shift ;;
+	--clients) CLIENTS=$2; shift ;;
+	--workloads) WL_OPT=$2; shift ;;
+	--rate-pct) RATE_PCT=$2; shift ;;
+	--keep) KEEP_TMP=1 ;;
+	-h | --help) usage ;;
+	*) echo "bench-overhead.sh: unknown option $1" >&2; usage ;;
+	esac
+	shift
+done
+
+if [ "$QUICK" = 1 ]; then
+	SECS=${SECS:-3}
+	COMPARE=${COMPARE:-0}
+	TAX_BLOCKS=${TAX_BLOCKS_QUICK:-200000}
+	TAX_REPS=3
+	WORKLOADS=(sel-unix-prepared sel-tcp-simple fixed-rate)
+else
+	SECS=${SECS:-10}
+	COMPARE=${COMPARE:-1}
+	WORKLOADS=(sel-unix-simple sel-unix-prepared sel-tcp-simple sel-tcp-prepared tpcb-unix fixed-rate)
+fi
+[ -z "$WL_OPT" ] || read -r -a WORKLOADS <<<"${WL_OPT//,/ }"
+[[ "$SECS" =~ ^[0-9]+$ ]] && [ "$SECS" -ge 1 ] || bdie "--seconds wants a whole number >= 1"
+[[ "$PAIRS" =~ ^[0-9]+$ ]] && [ "$PAIRS" -ge 1 ] || bdie "--pairs wants a number >= 1"
+[[ "$RATE_PCT" =~ ^[0-9]+$ ]] && [ "$RATE_PCT" -ge 1 ] && [ "$RATE_PCT" -le 100 ] || bdie "--rate-pct wants 1..100"
+if [ "$DBLAT_ARGS_SET" = 0 ] && [ "$MODE" != default ]; then
+	DBLAT_ARGS="--$MODE"
+fi
+OUT=${OUT:-$REPO_ROOT/out/bench-overhead.json}
+case "$OUT" in /*) ;; *) OUT="$PWD/$OUT" ;; esac
+mkdir -p "$(dirname "$OUT")"
+
+bench_need jq ss bpftool /usr/bin/time
+[ "$COMPARE" = 0 ] || bench_need bpftrace
+bench_init overhead
+RUNS="$BENCH_TMP/runs.jsonl"
+BLOCKS="$BENCH_TMP/blocks.jsonl"
+: >"$RUNS"
+: >"$BLOCKS"
+T_START=$(now_s)
+NCPU=$(nproc)
+read -r -a DBLAT_EXTRA <<<"$DBLAT_ARGS"
+
+# ---------------------------------------------------------------------------
+# Workloads: transport and pgbench arguments (besides -n -c -j -T).
+
+declare -A W_TR W_ARGS W_STMTS
+W_TR[sel-unix-simple]=unix; W_ARGS[sel-unix-simple]="-S -M simple"
+W_TR[sel-unix-prepared]=unix; W_ARGS[sel-unix-prepared]="-S -M prepared"
+W_TR[sel-tcp-simple]=tcp; W_ARGS[sel-tcp-simple]="-S -M simple"
+W_TR[sel-tcp-prepared]=tcp; W_ARGS[sel-tcp-prepared]="-S -M prepared"
+W_TR[tpcb-unix]=unix; W_ARGS[tpcb-unix]="-M simple"
+W_TR[fixed-rate]=unix; W_ARGS[fixed-rate]="-S -M prepared"
+for w in "${!W_TR[@]}"; do W_STMTS[$w]=1; done
+W_STMTS[tpcb-unix]=7 # BEGIN, 3 UPDATE, SELECT, INSERT, END
+for w in "${WORKLOADS[@]}"; do
+	[ -n "${W_TR[$w]:-}" ] || bdie "unknown workload $w"
+done
+W_STMTS_JSON=$(for w in "${!W_STMTS[@]}"; do printf '{"%s":%s}\n' "$w" "${W_STMTS[$w]}"; done | jq -cs add)
+RATE=
+
+# ---------------------------------------------------------------------------
+# CPU accounting
+
+# "busy total" jiffies of the whole machine.
+sys_ticks() { awk '/^cpu / { b = $2 + $3 + $4 + $7 + $8 + $9; print b, b + $5 + $6; exit }' /proc/stat; }
+
+# CPU ticks of the cluster: the postmaster, its reaped children (backends that
+# ended) and its live children.
+pg_tree_ticks() {
+	local s=0 p v
+	v=$(sed -E 's/^.*\) //' "/proc/$PG_PID/stat" 2>/dev/null | awk '{ print $12 + $13 + $14 + $15 }')
+	s=$((s + ${v:-0}))
+	for p in $(pgrep -P "$PG_PID" 2>/dev/null); do
+		v=$(sed -E 's/^.*\) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 + $14 + $15 }')
+		s=$((s + ${v:-0}))
+	done
+	echo "$s"
+}
+
+# ---------------------------------------------------------------------------
+# One pgbench run: appends one JSON line to $RUNS.
+#   run_load WORKLOAD ARM PAIR [BLOCK_ID]
+# ARM is untraced, dblat, bpftrace-uprobe or bpftrace-usdt; a tracer, if any,
+# is TRACER_PID.
+run_load() {
+	local w=$1 arm=$2 pair=$3 block=${4:-null}
+	local tr=${W_TR[$w]} host extra=() logpfx='' out tf
+	local fb0 fb1 fbn0 fbn1 s0 s1 s0t s1t pg0 pg1 tk0=0 tk1=0 b0="0 0 0" b1="0 0 0" t0 t1 res pct=null tps ntx lat
+	case $tr in unix) host=$PG_SOCK ;; tcp) host=127.0.0.1 ;; esac
+	read -r -a extra <<<"${W_ARGS[$w]}"
+	out="$BENCH_TMP/pgb.$w.$arm.$pair.out"
+	tf="$BENCH_TMP/pgb.$w.$arm.$pair.time"
+	if [ "$w" = fixed-rate ]; then
+		logpfx="$BENCH_TMP/fr.$arm.$pair"
+		extra+=(-R "$RATE" -l --log-prefix="$logpfx")
+	fi
+	if [ -n "$TRACER_PID" ]; then
+		[ "$arm" != dblat ] || [ "$BPF_STATS" = 0 ] || b0=$(bpf_prog_stats "$TRACER_PID")
+		tk0=$(proc_cpu_ticks "$TRACER_PID")
+	fi
+	read -r fb0 fbn0 < <(foreign_tracing_progs "$TRACER_PID")
+	read -r s0 s0t < <(sys_ticks)
+	pg0=$(pg_tree_ticks)
+	t0=$(now_s)
+	/usr/bin/time -f '%U %S' -o "$tf" timeout $((SECS + 60)) \
+		"$PG_BIN/pgbench" -h "$host" -p "$PG_PORT" -U postgres -n -c "$CLIENTS" -j "$THREADS" \
+		-T "$SECS" "${extra[@]}" bench >"$out" 2>&1 || {
+		echo "pgbench failed ($w, $arm, pair $pair):" >&2
+		tail -n 5 "$out" >&2
+	}
+	t1=$(now_s)
+	read -r s1 s1t < <(sys_ticks)
+	if [ -n "$TRACER_PID" ]; then
+		tk1=$(proc_cpu_ticks "$TRACER_PID")
+		[ "$arm" != dblat ] || [ "$BPF_STATS" = 0 ] || b1=$(bpf_prog_stats "$TRACER_PID")
+	fi
+	sleep 0.2 # let the postmaster reap the backends, so their CPU shows in its cutime
+	pg1=$(pg_tree_ticks)
+	read -r fb1 fbn1 < <(foreign_tracing_progs "$TRACER_PID")
+	read -r tps ntx lat < <(pgb_parse "$out")
+	local pgb_cpu
+	pgb_cpu=$(awk 'NF == 2 && $1 ~ /^[0-9.]+$/ { print $1 + $2 }' "$tf" 2>/dev/null | tail -n 1)
+	if [ -n "$logpfx" ] && compgen -G "$logpfx.*" >/dev/null; then
+		pct=$("$PY" "$HERE/bench/pct.py" "$logpfx".*)
+		rm -f "$logpfx".*
+	fi
+	res=$(jq -cn --arg w "$w" --arg arm "$arm" --argjson pair "$pair" --argjson block "$block" \
+		--argjson tps "$tps" --argjson ntx "$ntx" --argjson lat "$lat" \
+		--argjson t0 "$t0" --argjson t1 "$t1" \
+		--argjson s0 "$s0" --argjson s1 "$s1" --argjson s0t "$s0t" --argjson s1t "$s1t" \
+		--argjson pg0 "$pg0" --argjson pg1 "$pg1" --argjson pgb "${pgb_cpu:-0}" \
+		--argjson tk0 "$tk0" --argjson tk1 "$tk1" --argjson hz "$CLK_TCK" --argjson ncpu "$NCPU" \
+		--arg b0 "$b0" --arg b1 "$b1" --argjson pct "$pct" --arg rate "${RATE:-}" \
+		--argjson fb0 "$fb0" --argjson fb1 "$fb1" --arg fbn "$fbn0 $fbn1" \
+		--arg args "${W_ARGS[$w]}" --arg tr "${W_TR[$w]}" '
+		($b0 | split(" ") | map(tonumber)) as $b0 | ($b1 | split(" ") | map(tonumber)) as $b1
+		| ($t1 - $t0) as $wall | $wall as $win
+		| (($s1 - $s0) / $hz) as $busy
+		| ((($pg1 - $pg0) / $hz) + $pgb + (($tk1 - $tk0) / $hz)) as $ours
+		| {workload: $w, arm: $arm, pair: $pair, block: $block, transport: $tr,
+		   pgbench_args: $args, rate: (if $rate == "" then null else ($rate | tonumber) end),
+		   tps: $tps, transactions: $ntx, latency_avg_ms: $lat, wall_s: $wall,
+		   machine_busy_pct: (100 * $busy / ($win * $ncpu)),
+		   other_cpu_pct: ([0, 100 * ($busy - $ours) / ($win * $ncpu)] | max),
+		   foreign_tracing_progs: ([$fb0, $fb1] | max),
+		   foreign_tracing_names: ($fbn | split(" ") | map(select(. != "-") | split(",")) | add // [] | unique),
+		   cluster_cpu_s: (($pg1 - $pg0) / $hz), pgbench_cpu_s: $pgb,
+		   tracer_cpu_s: (($tk1 - $tk0) / $hz),
+		   cpu_us_per_tx: (if ($ntx // 0) > 0 then 1e6 * $ours / $ntx else null end),
+		   tracer_cpu_pct: (if $arm == "untraced" then null else 100 * (($tk1 - $tk0) / $hz) / $wall end),
+		   bpf: (if $arm != "dblat" or ($b1[2] == 0) then null else
+		         {progs: $b1[2], run_time_ns: ($b1[0] - $b0[0]), run_cnt: ($b1[1] - $b0[1]),
+		          ns_per_run: (if $b1[1] > $b0[1] then ($b1[0] - $b0[0]) / ($b1[1] - $b0[1]) else null end),
+		          runs_per_s: (($b1[1] - $b0[1]) / $wall),
+		          cpu_pct: (100 * ($b1[0] - $b0[0]) / 1e9 / $wall)} end),
+		   latency: $pct}')
+	echo "$res" >>"$RUNS"
+	LAST_TPS=$tps
+	blog "  $w $arm pair $pair: tps $tps$([ "$fb0$fb1" = 00 ] || echo " (foreign tracing progs: $fb0/$fb1)")$([ "$pct" = null ] || echo ", p99 $(jq -r '.total.p99_us' <<<"$pct") us")$([ -z "$TRACER_PID" ] || echo ", tracer CPU $(jq -r '.tracer_cpu_pct | . * 10 | round / 10' <<<"$res")%")"
+}
+
+# ---------------------------------------------------------------------------
+# Syscall tax: what a process dblat does not target pays per syscall while
+# dblat is attached (syscall tracepoints fire for every process; the filter
+# runs inside the BPF program). dd moving 1-byte blocks from /dev/zero to
+# /dev/null: one read and one write per block. Minimum CPU over the reps.
+#   syscall_tax ARM PAIR
+TAX_BLOCKS=${TAX_BLOCKS:-300000}
+TAX_REPS=${TAX_REPS:-5}
+syscall_tax() {
+	local arm=$1 pair=$2 i c best='' all=() fb _fbn
+	read -r fb _fbn < <(foreign_tracing_progs "$TRACER_PID")
+	for ((i = 0; i < TAX_REPS; i++)); do
+		/usr/bin/time -f '%U %S' -o "$BENCH_TMP/tax.time" \
+			dd if=/dev/zero of=/dev/null bs=1 count="$TAX_BLOCKS" 2>/dev/null || return 0
+		c=$(awk 'NF == 2 { print $1 + $2 }' "$BENCH_TMP/tax.time" | tail -n 1)
+		all+=("$c")
+		best=$(awk -v a="${best:-1e9}" -v b="$c" 'BEGIN { print (b < a) ? b : a }')
+	done
+	jq -cn --arg arm "$arm" --argjson pair "$pair" --argjson best "$best" --argjson n "$TAX_BLOCKS" \
+		--argjson fb "$fb" --arg all "${all[*]}" '
+		{arm: $arm, pair: $pair, syscalls: (2 * $n), cpu_s: ($all | split(" ") | map(tonumber)),
+		 ns_per_syscall: ($best * 1e9 / (2 * $n)), foreign_tracing_progs: $fb}' >>"$BENCH_TMP/tax.jsonl"
+	blog "  syscall tax $arm pair $pair: $(awk -v b="$best" -v n="$TAX_BLOCKS" 'BEGIN { printf "%.0f", b * 1e9 / (2 * n) }') ns/syscall (min of $TAX_REPS)"
+}
+
+# ---------------------------------------------------------------------------
+# dblat sessions
+
+BLOCK_N=0
+dblat_block() {
+	local pair=$1 json log t0 t1 tk0 hwm rss maps nprogs w rc=0 cpu_end attach_s blk
+	BLOCK_N=$((BLOCK_N + 1))
+	blk=$BLOCK_N
+	json="$BENCH_TMP/dblat.$blk.json"
+	log="$BENCH_TMP/dblat.$blk.err"
+	[ "$BPF_STATS" = 0 ] || bpf_stats_on
+	t0=$(now_s)
+	if ! tracer_start dblat '^dblat: attached' "$log" 120 \
+		"$DBLAT" -p "$PG_PID" -c pgbench --json "$json" "${DBLAT_EXTRA[@]}"; then
+		echo "dblat did not attach: block $blk skipped" >&2
+		echo "{\"block\":$blk,\"pair\":$pair,\"error\":\"dblat did not attach\"}" >>"$BLOCKS"
+		return 1
+	fi
+	t1=$(now_s)
+	attach_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+	blog " dblat attached in $attach_s s (pid $TRACER_PID${DBLAT_ARGS:+, args $DBLAT_ARGS})"
+	sleep 1 # let the attach work (and its CPU) settle
+	tk0=$(proc_cpu_ticks "$TRACER_PID")
+	local ts0
+	ts0=$(now_s)
+	for w in "${WORKLOADS[@]}"; do
+		run_load "$w" dblat "$pair" "$blk"
+	done
+	syscall_tax dblat "$pair"
+	# Figures that vanish with the process: take them before SIGINT.
+	cpu_end=$(proc_cpu_ticks "$TRACER_PID")
+	local ts1
+	ts1=$(now_s)
+	hwm=$(proc_hwm_kib "$TRACER_PID")
+	rss=$(proc_rss_kib "$TRACER_PID")
+	maps=$(bpf_map_bytes "$TRACER_PID")
+	local progjson
+	progjson=$(bpf_prog_stats_json "$TRACER_PID")
+	nprogs=$(jq 'length' <<<"$progjson")
+	tracer_stop 60 || rc=$?
+	[ "$BPF_STATS" = 0 ] || bpf_stats_restore
+	if [ "$rc" -ne 0 ]; then
+		echo "dblat exited with status $rc (block $blk); stderr:" >&2
+		tail -n 10 "$log" >&2
+	fi
+	if ! jq -e '.schema == "dblat/1"' "$json" >/dev/null 2>&1; then
+		echo "dblat wrote no valid JSON in block $blk" >&2
+		echo "{\"block\":$blk,\"pair\":$pair,\"error\":\"no valid dblat JSON\",\"exit\":$rc}" >>"$BLOCKS"
+		return 1
+	fi
+	# Statements dblat should have seen: one per -S transaction, 7 per TPC-B one.
+	local expect
+	expect=$(jq -s --argjson blk "$blk" --argjson stm "$W_STMTS_JSON" \
+		'[ .[] | select(.block == $blk and .arm == "dblat") | (.transactions // 0) * ($stm[.workload] // 1) ] | add // 0' "$RUNS")
+	jq -c --argjson blk "$blk" --argjson pair "$pair" --argjson rc "$rc" \
+		--argjson attach "$attach_s" --argjson hwm "${hwm:-0}" --argjson rss "${rss:-0}" \
+		--argjson maps "${maps:-0}" --argjson nprogs "${nprogs:-0}" --argjson progs "$progjson" \
+		--argjson tk0 "$tk0" --argjson tk1 "$cpu_end" --argjson hz "$CLK_TCK" \
+		--argjson ts0 "$ts0" --argjson ts1 "$ts1" --argjson expect "$expect" '
+		{block: $blk, pair: $pair, exit: $rc, attach_s: $attach,
+		 duration_s: .duration_s, events: .events,
+		 events_per_s: (if (.duration_s // 0) > 0 then .events.received / .duration_s else null end),
+		 dropped: .events.dropped,
+		 cpu_pct_over_loads: (100 * (($tk1 - $tk0) / $hz) / ($ts1 - $ts0)),
+		 vm_hwm_kib: $hwm, vm_rss_kib: $rss, bpf_map_bytes: $maps, bpf_progs: $nprogs,
+		 bpf_prog_stats: $progs,
+		 statements_expected: $expect,
+		 calls_client: ([ .statements[]? | select(.side == "client") | .calls ] | add // 0),
+		 calls_server: ([ .statements[]? | select(.side == "server") | .calls ] | add // 0),
+		 statement_rows: (.statements | length)}' "$json" >>"$BLOCKS"
+	blog " dblat block $blk: $(jq -r '"events/s \(.events_per_s | floor), dropped \(.dropped), HWM \(.vm_hwm_kib / 1024 | floor) MiB, client calls \(.calls_client)/\(.statements_expected), server calls \(.calls_server)"' <<<"$(tail -n 1 "$BLOCKS")")"
+}
+
+# ---------------------------------------------------------------------------
+# bpftrace comparisons
+
+BT_UPROBE="uprobe:$LIBPQ:PQsendQueryPrepared, uprobe:$LIBPQ:PQsendQuery { @start[tid] = nsecs; @sends = count(); }
+uretprobe:$LIBPQ:PQgetResult /@start[tid]/ { @lat_us = hist((nsecs - @start[tid]) / 1000); delete(@start[tid]); @done = count(); }"
+BT_USDT="usdt:$PG_BIN/postgres:query__start { @start[tid] = nsecs; @sends = count(); }
+usdt:$PG_BIN/postgres:query__done /@start[tid]/ { @lat_us = hist((nsecs - @start[tid]) / 1000); delete(@start[tid]); @done = count(); }"
+
+compare_tool() {
+	local arm=$1 w=$2 prog=$3 pair log rc
+	for ((pair = 1; pair <= PAIRS; pair++)); do
+		run_load "$w" untraced "$pair"
+		log="$BENCH_TMP/$arm.$pair.err"
+		if ! tracer_start "$arm" 'Attaching' "$log" 60 bpftrace -e "$prog"; then
+			echo "$arm: bpftrace did not attach; comparison skipped" >&2
+			return 0
+		fi
+		sleep 1
+		run_load "$w" "$arm" "$pair"
+		rc=0
+		tracer_stop 30 || rc=$?
+		# Hits of the start probe and completed pairs, for the runs' JSON.
+		local sends done_
+		sends=$(awk '/^@sends:/ { print $2 }' "$log.out" | tail -n 1)
+		done_=$(awk '/^@done:/ { print $2 }' "$log.out" | tail -n 1)
+		jq -cn --arg arm "$arm" --argjson pair "$pair" --argjson s "${sends:-0}" --argjson d "${done_:-0}" --argjson rc "$rc" \
+			'{tool: $arm, pair: $pair, start_hits: $s, completed: $d, exit: $rc}' >>"$BENCH_TMP/tools.jsonl"
+	done
+}
+
+# ---------------------------------------------------------------------------
+# Main
+
+blog "bench-overhead: $([ "$QUICK" = 1 ] && echo quick || echo full), $PAIRS pairs x ${SECS} s, mode $MODE${DBLAT_ARGS:+ (dblat args: $DBLAT_ARGS)}"
+pg_up "$SCALE"
+: >"$BENCH_TMP/tools.jsonl"
+: >"$BENCH_TMP/tax.jsonl"
+
+# Warm-up (discarded) and calibration of the fixed rate: 50% of untraced max.
+WARM=$((SECS < 5 ? SECS : 5))
+"$PG_BIN/pgbench" -h "$PG_SOCK" -p "$PG_PORT" -U postgres -n -S -M prepared -c "$CLIENTS" -j "$THREADS" -T "$WARM" bench \
+	>"$BENCH_TMP/warmup.out" 2>&1 || { tail "$BENCH_TMP/warmup.out" >&2; bdie "warm-up pgbench failed"; }
+if [[ " ${WORKLOADS[*]} " == *" tpcb-unix "* ]]; then
+	"$PG_BIN/pgbench" -h "$PG_SOCK" -p "$PG_PORT" -U postgres -n -c "$CLIENTS" -j "$THREADS" -T 2 bench \
+		>"$BENCH_TMP/warmup2.out" 2>&1 || true
+fi
+run_load sel-unix-prepared untraced 0
+RATE=$(awk -v t="$LAST_TPS" -v p="$RATE_PCT" 'BEGIN { r = int(t * p / 100); if (r < 100) r = 100; print r }')
+blog "fixed rate: $RATE tps ($RATE_PCT% of the calibration run's $LAST_TPS)"
+
+for ((pair = 1; pair <= PAIRS; pair++)); do
+	blog "pair $pair/$PAIRS: untraced"
+	for w in "${WORKLOADS[@]}"; do
+		run_load "$w" untraced "$pair"
+	done
+	syscall_tax untraced "$pair"
+	blog "pair $pair/$PAIRS: dblat"
+	dblat_block "$pair" || true
+done
+
+if [ "$COMPARE" = 1 ]; then
+	blog "comparison: bpftrace libpq uprobes (PQsendQuery*/PQgetResult) on sel-unix-prepared"
+	compare_tool bpftrace-uprobe sel-unix-prepared "$BT_UPROBE"
+	blog "comparison: bpftrace USDT query__start/done on sel-unix-simple"
+	compare_tool bpftrace-usdt sel-unix-simple "$BT_USDT"
+fi
+
+T_END=$(now_s)
+pg_down
+
+jq -cn --arg mode "$MODE" --arg dargs "$DBLAT_ARGS" --argjson quick "$QUICK" --argjson secs "$SECS" \
+	--argjson pairs "$PAIRS" --argjson ncpu "$NCPU" --arg kernel "$(uname -r)" \
+	--argjson scale "$SCALE" --argjson clients "$CLIENTS" --argjson threads "$THREADS" \
+	--argjson rate "${RATE:-null}" --argjson ratepct "$RATE_PCT" --argjson bpfstats "$BPF_STATS" --argjson compare "$COMPARE" \
+	--argjson t0 "$T_START" --argjson t1 "$T_END" \
+	--arg commit "$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" --arg sha "$DBLAT_SHA" \
+	--arg dirty "$(git -C "$REPO_ROOT" status --porcelain 2>/dev/null | grep -qv '^??' && echo yes || echo no)" \
+	--arg started "$(date -u -d "@${T_START%.*}" +%Y-%m-%dT%H:%M:%SZ)" \
+	--arg wl "${WORKLOADS[*]}" '
+	{schema: "dblat-bench-overhead/1", started: $started, elapsed_s: ($t1 - $t0),
+	 quick: ($quick == 1), seconds_per_run: $secs, pairs: $pairs,
+	 dblat: {mode: $mode, args: ($dargs | split(" ") | map(select(. != ""))), binary_sha256_16: $sha,
+	         commit: $commit, worktree_modified: ($dirty == "yes"),
+	         command: ("dblat -p <postmaster pid> -c pgbench --json FILE" + (if $dargs == "" then "" else " " + $dargs end))},
+	 machine: {cpus: $ncpu, kernel: $kernel},
+	 cluster: {scale: $scale, shared_buffers: "128MB", synchronous_commit: "off", autovacuum: "off",
+	           fsync: "on", ssl: "off"},
+	 pgbench: {clients: $clients, threads: $threads, fixed_rate_tps: $rate, fixed_rate_pct_of_max: $ratepct},
+	 workloads: ($wl | split(" ")),
+	 bpf_stats_enabled_during_traced_runs: ($bpfstats == 1),
+	 comparisons: ($compare == 1),
+	 p99_method: "pgbench -l per-transaction logs; latency counted from the scheduled start (includes schedule lag); nearest-rank percentile over all transactions of a run"}' \
+	>"$BENCH_TMP/meta.json"
+
+"$PY" "$HERE/bench/summarize.py" --meta "$BENCH_TMP/meta.json" --runs "$RUNS" --blocks "$BLOCKS" \
+	--tools "$BENCH_TMP/tools.jsonl" --tax "$BENCH_TMP/tax.jsonl" --out "$OUT"
