@@ -96,19 +96,25 @@ static struct conn *conn_find(struct collector *c, uint64_t id)
 	return NULL;
 }
 
+/* Unlink *pp (which is k) after every module has closed its books on it. */
+static void conn_end(struct collector *c, struct conn **pp, struct conn *k, uint64_t ts)
+{
+	http_conn_end(c, k);
+	join_conn_end(c, k);
+	backend_unindex(c, k);
+	session_end(c, k, ts, false);
+	*pp = k->next;
+	conn_free(k);
+	c->nconns--;
+}
+
 static void conn_drop(struct collector *c, uint64_t id, uint64_t ts)
 {
 	struct conn **pp = &c->hash[id & (CONN_HASH - 1)], *k;
 
 	for (; (k = *pp); pp = &k->next)
 		if (k->id == id) {
-			http_conn_end(c, k);
-			join_conn_end(c, k);
-			backend_unindex(c, k);
-			session_end(c, k, ts, false);
-			*pp = k->next;
-			conn_free(k);
-			c->nconns--;
+			conn_end(c, pp, k, ts);
 			return;
 		}
 }
@@ -121,17 +127,10 @@ static void drop_process(struct collector *c, uint32_t tgid, uint64_t ts)
 		struct conn **pp = &c->hash[i], *k;
 
 		while ((k = *pp)) {
-			if (k->tgid == tgid) {
-				http_conn_end(c, k);
-				join_conn_end(c, k);
-				backend_unindex(c, k);
-				session_end(c, k, ts, false);
-				*pp = k->next;
-				conn_free(k);
-				c->nconns--;
-			} else {
+			if (k->tgid == tgid)
+				conn_end(c, pp, k, ts);
+			else
 				pp = &k->next;
-			}
 		}
 	}
 }

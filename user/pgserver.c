@@ -47,7 +47,7 @@ static bool is_postgres_exe(const char *exe)
 	return b && !strcmp(b + 1, "postgres");
 }
 
-static pid_t ppid_of(pid_t pid)
+pid_t proc_ppid(pid_t pid)
 {
 	char path[64], buf[512], *p;
 	FILE *f;
@@ -196,7 +196,7 @@ static int verify(pid_t postmaster, const struct dblat_be_entry *be)
 		uint64_t entry = 0;
 		int32_t procpid = 0;
 
-		if (pid <= 0 || ppid_of(pid) != postmaster)
+		if (pid <= 0 || proc_ppid(pid) != postmaster)
 			continue;
 		if (peek(pid, be->addr, &entry, sizeof(entry)) || !entry)
 			continue;
@@ -257,7 +257,7 @@ int pgserver_postmasters(pid_t *out, int max)
 
 		if (pid <= 0 || exe_of(pid, exe, sizeof(exe)) || !is_postgres_exe(exe))
 			continue;
-		pp = ppid_of(pid);
+		pp = proc_ppid(pid);
 		if (pp > 0 && !exe_of(pp, exe, sizeof(exe)) && is_postgres_exe(exe))
 			continue;	/* a backend or helper process */
 		out[n++] = pid;

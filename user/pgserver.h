@@ -8,6 +8,9 @@
 #include <sys/types.h>
 #include "dblat.h"
 
+/* The parent of pid from /proc, or -1. */
+pid_t proc_ppid(pid_t pid);
+
 /* Postmasters running now (postgres processes whose parent is not postgres). */
 int pgserver_postmasters(pid_t *out, int max);
 

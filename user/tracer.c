@@ -11,12 +11,16 @@
 #include <bpf/bpf.h>
 #include "tracer.h"
 #include "pgserver.h"
+#include "stage_probes.h"
+#include "tls_probes.h"
 #include "wire.skel.h"
 
 struct tracer {
 	struct wire_bpf *skel;
 	struct ring_buffer *rb;
 	int ncpus;
+	struct stage_probes *stages;
+	struct tls_probes *tls;
 };
 
 static bool verbose_libbpf;
@@ -28,26 +32,6 @@ static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list 
 	if (level == LIBBPF_INFO && !verbose_libbpf)
 		return 0;
 	return vfprintf(stderr, fmt, args);
-}
-
-static pid_t parent_of(pid_t pid)
-{
-	char path[64], buf[512], *p;
-	FILE *f;
-	int ppid = -1;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	if (fgets(buf, sizeof(buf), f)) {
-		/* comm may hold spaces and parens: the state follows the last ')' */
-		p = strrchr(buf, ')');
-		if (p && sscanf(p + 1, " %*c %d", &ppid) != 1)
-			ppid = -1;
-	}
-	fclose(f);
-	return ppid;
 }
 
 /* -p covers the process and its descendants, including those already running. */
@@ -65,7 +49,7 @@ static void add_descendants(int map_fd, const pid_t *pids, int npids)
 
 		if (pid <= 0)
 			continue;
-		for (p = pid, depth = 0; p > 1 && depth < 64; p = parent_of(p), depth++) {
+		for (p = pid, depth = 0; p > 1 && depth < 64; p = proc_ppid(p), depth++) {
 			for (i = 0; i < npids; i++)
 				if (p == pids[i])
 					break;
@@ -205,6 +189,10 @@ struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void
 		fprintf(stderr, "dblat: cannot open the ring buffer: %s\n", strerror(errno));
 		goto fail;
 	}
+	if (o->server_stages)
+		t->stages = stage_probes_attach(t->skel->obj, o, t->skel->rodata->wakeup_bytes);
+	if (!o->no_tls_probes)
+		t->tls = tls_probes_attach(t->skel->obj, o, t->skel->rodata->wakeup_bytes);
 	return t;
 fail:
 	tracer_close(t);
@@ -276,6 +264,8 @@ void tracer_close(struct tracer *t)
 {
 	if (!t)
 		return;
+	stage_probes_destroy(t->stages);
+	tls_probes_destroy(t->tls);
 	ring_buffer__free(t->rb);
 	wire_bpf__destroy(t->skel);
 	free(t);
