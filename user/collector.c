@@ -239,6 +239,8 @@ static void q_push(struct collector *c, struct conn *k, char type, uint32_t fp, 
 			k->checked_out = true;
 			http_checkout(c, k, ts);
 		}
+		if (k->role == DBLAT_ROLE_CLIENT)
+			http_thread_start(c, k, c->cur_tid, ts);
 	}
 	if (k->qlen == k->qcap) {
 		uint32_t nc = k->qcap ? 2 * k->qcap : 16, i;
@@ -339,6 +341,7 @@ static void complete(struct collector *c, struct conn *k, struct pending *p, uin
 		join_server_done(c, k, &d);
 		return;
 	}
+	http_thread_done(c, k, c->cur_tid, ts);
 	if (!join_client_done(c, k, &d))
 		collector_record(c, k, &d, NULL);
 }
@@ -575,6 +578,7 @@ static void on_data(struct collector *c, const struct dblat_event *ev, size_t si
 		return;
 	ctx[0] = c;
 	ctx[1] = k;
+	c->cur_tid = ev->tid;
 	if (pg_framer_feed(&k->fr, ev, data, recs, on_msg, ctx) < 0) {
 		k->dead = true;
 		c->sum->ctr.conns_not_pg++;

@@ -88,6 +88,11 @@ struct collector {
 	struct sess_tables st;
 	struct conn *pair_hash[CONN_HASH];
 	struct conn *by_backend[CONN_HASH];	/* server connections by backend tgid */
+	uint32_t cur_tid;			/* thread of the event being decoded */
+	struct {
+		uint64_t key;			/* tgid << 32 | tid */
+		uint64_t done;			/* its last statement completed */
+	} threads[CONN_HASH];
 	char fpbuf[FP_BUF];
 };
 

@@ -32,6 +32,8 @@ static struct env {
 	unsigned ringbuf_mb;
 	int width;
 	bool verbose;
+	bool server_stages;
+	bool no_tls_probes;
 	enum { MODE_LIVE, MODE_RECORD, MODE_REPORT } mode;
 	const char *output;	/* record -o */
 	const char *input;	/* report FILE */
@@ -52,7 +54,7 @@ static const char doc[] =
 "    dblat -c pgbench -c postgres # processes by name\n"
 "    dblat record -o run.dblat -d 60 && dblat report run.dblat --json run.json";
 
-enum { OPT_JSON = 1000, OPT_CAPTURE, OPT_RINGBUF, OPT_WIDTH };
+enum { OPT_JSON = 1000, OPT_CAPTURE, OPT_RINGBUF, OPT_WIDTH, OPT_SERVER_STAGES, OPT_NO_TLS_PROBES };
 
 static const struct argp_option opts[] = {
 	{ "pid", 'p', "PID", 0, "Trace this process and its descendants (repeatable)", 0 },
@@ -63,6 +65,8 @@ static const struct argp_option opts[] = {
 	{ "capture-bytes", OPT_CAPTURE, "N", 0, "Bytes of each client request copied (SQL text longer is cut; 64..4096, default 4096)", 0 },
 	{ "ringbuf-mb", OPT_RINGBUF, "MB", 0, "Ring buffer size in MiB (power of 2, default 16)", 0 },
 	{ "width", OPT_WIDTH, "N", 0, "Characters of query text in the text report (default 100)", 0 },
+	{ "server-stages", OPT_SERVER_STAGES, NULL, 0, "Also time parse/plan/execute, lock waits and checkpoints in the server with PostgreSQL's USDT probes; each probe hit costs a trap (tens of us here, several per statement), measured by scripts/bench-overhead.sh --dblat-args --server-stages", 0 },
+	{ "no-tls-probes", OPT_NO_TLS_PROBES, NULL, 0, "Leave libssl alone: encrypted connections are then timed per round trip, without statement text (the SSL_read/SSL_write uprobes cost two traps per call, measured by scripts/bench-overhead.sh)", 0 },
 	{ "output", 'o', "FILE", 0, "record: write the recording here", 0 },
 	{ "verbose", 'v', NULL, 0, "Show libbpf's messages", 0 },
 	{},
@@ -130,6 +134,12 @@ static error_t parse_arg(int key, char *arg, struct argp_state *st)
 	case 'v':
 		env.verbose = true;
 		break;
+	case OPT_SERVER_STAGES:
+		env.server_stages = true;
+		break;
+	case OPT_NO_TLS_PROBES:
+		env.no_tls_probes = true;
+		break;
 	case 'o':
 		if (env.mode != MODE_RECORD)
 			argp_error(st, "-o goes with 'dblat record'");
@@ -145,7 +155,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *st)
 			argp_error(st, "record needs -o FILE");
 		if (env.mode == MODE_REPORT && !env.input)
 			argp_error(st, "report needs a recording FILE");
-		if (env.mode == MODE_REPORT && (env.npids || env.ncomms || env.duration || env.interval))
+		if (env.mode == MODE_REPORT && (env.npids || env.ncomms || env.duration || env.interval || env.server_stages || env.no_tls_probes))
 			argp_error(st, "report takes no tracing options");
 		break;
 	default:
@@ -310,6 +320,8 @@ int main(int argc, char **argv)
 	to.cap_fe = env.cap_fe;
 	to.ringbuf_mb = env.ringbuf_mb;
 	to.verbose = env.verbose;
+	to.server_stages = env.server_stages;
+	to.no_tls_probes = env.no_tls_probes;
 	run.tr = tracer_open(&to, on_event, &run);
 	if (!run.tr) {
 		err = 1;

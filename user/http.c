@@ -15,6 +15,11 @@
  * with the k-th checkout. The mean is exact whenever every request in the
  * window completed; percentiles are approximate, because a pool does not
  * hand connections over strictly first come, first served.
+ *
+ * In a thread-per-request client the wait is on the thread itself: the time
+ * between a thread's previous statement completing and its next one being
+ * sent, on whichever connection, is its checkout wait plus its own work in
+ * between (thread_gap).
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -320,4 +325,32 @@ void http_finish(struct collector *c)
 			hist_add(&p->wait, p->checkouts[b] > p->arrivals[a] ? p->checkouts[b] - p->arrivals[a] : 0);
 		p->paired = n;
 	}
+}
+
+static uint32_t thread_slot(uint64_t key)
+{
+	return (uint32_t)((key * 0x9e3779b97f4a7c15ull) >> 40) & (CONN_HASH - 1);
+}
+
+void http_thread_done(struct collector *c, struct conn *k, uint32_t tid, uint64_t ts)
+{
+	uint64_t key = ((uint64_t)k->tgid << 32) | tid;
+	uint32_t i = thread_slot(key);
+
+	c->threads[i].key = key;
+	c->threads[i].done = ts;
+}
+
+void http_thread_start(struct collector *c, struct conn *k, uint32_t tid, uint64_t ts)
+{
+	uint64_t key = ((uint64_t)k->tgid << 32) | tid;
+	uint32_t i = thread_slot(key);
+	struct pool_stats *p;
+
+	if (c->threads[i].key != key || !c->threads[i].done || ts < c->threads[i].done)
+		return;
+	p = pool_of(c->sum, k->tgid, k->comm);
+	if (p)
+		hist_add(&p->thread_gap, ts - c->threads[i].done);
+	c->threads[i].done = 0;
 }

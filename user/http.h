@@ -14,6 +14,9 @@ void http_on_event(struct collector *c, struct conn *k, const struct dblat_event
 void http_conn_end(struct collector *c, struct conn *k);
 /* A PostgreSQL client connection of the process was taken from its pool at ts. */
 void http_checkout(struct collector *c, struct conn *k, uint64_t ts);
+/* A client thread started a statement (start) or finished one (done). */
+void http_thread_start(struct collector *c, struct conn *k, uint32_t tid, uint64_t ts);
+void http_thread_done(struct collector *c, struct conn *k, uint32_t tid, uint64_t ts);
 void http_finish(struct collector *c);
 
 #endif

@@ -425,6 +425,137 @@ static bool rec_ok(struct feed *fd, const struct dblat_tail_rec *r, bool untyped
 	return header_ok(fd, (char)r->type, r->len, untyped);
 }
 
+/* ---- plaintext of encrypted connections: every byte is here, no BPF positions ---- */
+
+static bool startup_code(uint32_t code)
+{
+	return code == DBLAT_STARTUP_V3 || code == DBLAT_CANCEL_REQUEST ||
+	       code == DBLAT_SSL_REQUEST || code == DBLAT_GSSENC_REQUEST;
+}
+
+/*
+ * Can a message start at data[0]? 1 yes, 0 no, -1 too few bytes to say.
+ * A typed header is confirmed by the next one when that lies here too.
+ * *untyped: it is a startup-phase message (frontend only).
+ */
+static int plain_start_ok(struct feed *fd, const uint8_t *data, uint32_t n, bool *untyped)
+{
+	uint32_t len;
+
+	*untyped = false;
+	if (fd->stream == DBLAT_STREAM_FE && n >= 8 && data[0] == 0) {
+		len = be32(data);
+		if (len >= 8 && len <= MAX_STARTUP_LEN && startup_code(be32(data + 4))) {
+			*untyped = true;
+			return 1;
+		}
+		return 0;
+	}
+	if (n < 5)
+		return -1;
+	len = be32(data + 1);
+	if (!header_ok(fd, (char)data[0], len, false))
+		return 0;
+	if ((uint64_t)len + 1 + 5 <= n && !header_ok(fd, (char)data[1 + len], be32(data + 2 + len), false))
+		return 0;
+	return 1;
+}
+
+/* The message in s is whole: hand it on; a StartupMessage ends the untyped phase. */
+static void plain_deliver(struct feed *fd)
+{
+	struct pg_stream *s = fd->s;
+	bool untyped = s->cur_type == 0;
+
+	s->in_msg = false;
+	deliver(fd, untyped ? PG_MSG_UNTYPED : PG_MSG_TYPED, s->cur_type, s->cur_len, s->body,
+		s->body_have, 1);
+	if (untyped && s->body_have >= 4 && be32(s->body) == DBLAT_STARTUP_V3)
+		s->untyped = false;
+}
+
+static int plain_feed(struct pg_framer *f, const struct dblat_event *ev, const uint8_t *data,
+		      pg_msg_cb cb, void *ctx)
+{
+	struct feed fd = { .f = f, .ev = ev, .data = data, .cb = cb, .ctx = ctx };
+	struct pg_stream *s;
+	uint32_t n, pos = 0;
+	bool untyped;
+
+	fd.stream = ev->stream;
+	fd.s = s = &f->s[fd.stream];
+	n = data ? (ev->cap_len < ev->total_len ? ev->cap_len : ev->total_len) : 0;
+	fd.total = fd.cap = n;
+	if (!s->plain) {
+		/* Ciphertext until now: whatever the BPF-side framer held is void. */
+		s->plain = s->tls = true;
+		f->s[!fd.stream].tls = true;
+		stream_clear(s);
+		s->synced = false;
+	}
+	if ((ev->flags & DBLAT_F_RESYNC) && n && !s->in_msg && !s->hdr_have) {
+		int ok = plain_start_ok(&fd, data, n, &untyped);
+
+		if (!ok) {
+			/* Between messages, and no message starts here: another stream's bytes. */
+			if (s->synced)
+				f->plain_dropped++;
+			goto done;
+		}
+		if (ok > 0) {
+			s->synced = true;
+			s->untyped = untyped;
+		}
+	}
+	if (!s->synced)
+		goto done;
+	while (pos < n) {
+		uint32_t hl, take, len;
+		char t;
+
+		if (s->in_msg) {
+			take = s->need < n - pos ? s->need : n - pos;
+			body_add(s, s->cur_len - s->need, data + pos, take);
+			s->need -= take;
+			pos += take;
+			if (!s->need)
+				plain_deliver(&fd);
+			continue;
+		}
+		hl = fd.stream == DBLAT_STREAM_FE && s->untyped ? 4 : 5;
+		take = hl - s->hdr_have < n - pos ? hl - s->hdr_have : n - pos;
+		memcpy(s->hdr + s->hdr_have, data + pos, take);
+		s->hdr_have += take;
+		pos += take;
+		if (s->hdr_have < hl)
+			break;
+		s->hdr_have = 0;
+		t = hl == 4 ? 0 : (char)s->hdr[0];
+		len = hl == 4 ? be32(s->hdr) : be32(s->hdr + 1);
+		if (!header_ok(&fd, t, len, hl == 4)) {
+			f->bad_headers++;
+			stream_clear(s);
+			s->synced = false;
+			break;
+		}
+		s->cur_type = t;
+		s->cur_len = len - 4;
+		s->need = s->cur_len;
+		s->body_have = 0;
+		s->body_gap = false;
+		s->in_msg = true;
+		if (!s->need)
+			plain_deliver(&fd);
+	}
+done:
+	if (ev->flags & DBLAT_F_LOST) {
+		/* The rest of the call is missing: resume where a later call starts a message. */
+		stream_clear(s);
+		s->synced = false;
+	}
+	return 0;
+}
+
 int pg_framer_feed(struct pg_framer *f, const struct dblat_event *ev,
 		   const uint8_t *data, const struct dblat_tail_rec *recs,
 		   pg_msg_cb cb, void *ctx)
@@ -440,6 +571,8 @@ int pg_framer_feed(struct pg_framer *f, const struct dblat_event *ev,
 
 	if (!f || !ev || !cb || ev->kind != DBLAT_EV_DATA || ev->stream > DBLAT_STREAM_BE)
 		return 0;
+	if (ev->flags & DBLAT_F_PLAINTEXT)
+		return plain_feed(f, ev, data, cb, ctx);
 	fd.stream = ev->stream;
 	fd.s = s = &f->s[fd.stream];
 	fd.total = ev->total_len;

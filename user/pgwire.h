@@ -48,6 +48,7 @@ struct pg_stream {
 	bool expect_answer;	/* backend: next byte answers SSLRequest/GSSENCRequest */
 	bool synced;		/* we know where messages start */
 	bool tls;		/* encrypted after an 'S' answer: nothing to frame */
+	bool plain;		/* encrypted, and framed here from the TLS probes' plaintext */
 	uint8_t hdr[8];		/* a header split across buffers */
 	uint8_t hdr_have;
 	char cur_type;
@@ -59,6 +60,7 @@ struct pg_framer {
 	struct pg_stream s[2];
 	uint64_t resyncs;	/* times our position disagreed with BPF's and was corrected */
 	uint64_t bad_headers;	/* impossible headers met: the stream desynchronised */
+	uint64_t plain_dropped;	/* plaintext calls that began with no message: not this connection's */
 };
 
 void pg_framer_init(struct pg_framer *f, bool client_startup_seen);
@@ -69,6 +71,13 @@ void pg_framer_free(struct pg_framer *f);
  * records. Calls cb once per complete message, in stream order.
  * Returns 0, or -1 when the stream cannot be PostgreSQL (the caller may
  * stop tracing the connection).
+ *
+ * With DBLAT_F_PLAINTEXT the event holds every byte (cap_len == total_len,
+ * no records): plaintext of an encrypted connection, framed here alone from
+ * then on. DBLAT_F_RESYNC marks the first bytes of one SSL call: framing
+ * starts (or restarts after a loss) only there, and a call that begins
+ * between messages with no valid header is dropped as not this stream's.
+ * DBLAT_F_LOST says bytes are missing after these. Never returns -1.
  */
 int pg_framer_feed(struct pg_framer *f, const struct dblat_event *ev,
 		   const uint8_t *data, const struct dblat_tail_rec *recs,

@@ -177,11 +177,14 @@ static void json_requests(FILE *out, const struct summary *s)
 	for (i = 0, j = 0; i < s->npools; i++) {
 		const struct pool_stats *p = &s->pools[i];
 
-		if (!p->requests)
+		if (!p->requests && !p->thread_gap.count)
 			continue;
 		fprintf(out, "%s\n {\"pid\":%u,\"comm\":", j++ ? "," : "", p->tgid);
 		json_str(out, p->comm);
-		fprintf(out, ",\"method\":\"derived\",\"requests\":%llu,\"checkouts\":%u,\"paired\":%u,\"timed_out\":%llu,",
+		fputs(",\"thread_gap_us\":", out);
+		latency(out, &p->thread_gap);
+		fprintf(out, ",\"method\":\"%s\",\"requests\":%llu,\"checkouts\":%u,\"paired\":%u,\"timed_out\":%llu,",
+			p->requests ? "derived" : "thread_gap",
 			(unsigned long long)p->requests, p->ncheckouts, p->paired,
 			(unsigned long long)p->timed_out);
 		fprintf(out, "\"wait_us\":{\"count\":%llu,", (unsigned long long)p->wait.count);
@@ -269,6 +272,7 @@ int report_json(const char *path, const struct summary *s)
 	free(v);
 	json_procs(out, s);
 	json_requests(out, s);
+	locks_json(out, s);
 	json_timeline(out, s);
 	fputs("}\n", out);
 	if (fclose(out)) {

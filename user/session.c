@@ -382,6 +382,24 @@ static void session_failed(struct collector *c, struct conn *k, int reason, uint
 		proc_of(c, k)->failed[reason]++;
 }
 
+/*
+ * A live session lost: the server ended it with a fatal error (57P0x, 08xxx)
+ * or closed it under the client. One failure per session, whatever order
+ * the error and the EOF come in.
+ */
+static void session_lost(struct collector *c, struct conn *k, int reason, uint64_t ts)
+{
+	struct proc_stats *p = proc_of(c, k);
+
+	if (k->sess.lost || !p)
+		return;
+	k->sess.lost = true;
+	if (side_of(k) == SIDE_CLIENT)
+		count_failure(p, reason, ts);
+	else
+		p->failed[reason]++;
+}
+
 static void txn_ready(struct collector *c, struct conn *k, char st, uint64_t ts)
 {
 	struct sess *s = &k->sess;
@@ -390,14 +408,16 @@ static void txn_ready(struct collector *c, struct conn *k, char st, uint64_t ts)
 	if (!p)
 		return;
 	if (st == 'T' || st == 'E') {
+		/* From the first message of the batch that opened it (BEGIN's send). */
 		if (!s->txn_start)
-			s->txn_start = k->last_done && k->last_done <= ts ? k->batch_ts : ts;
+			s->txn_start = k->qlen && k->batch_ts && k->batch_ts <= ts ? k->batch_ts : ts;
 		if (st == 'E')
 			s->txn_failed = true;
 		s->idle_start = ts;
 	} else if (st == 'I' && s->txn_start) {
 		p->txns++;
-		if (s->txn_failed)
+		/* Failed, or ended by ROLLBACK (also the tag of a COMMIT that rolled back). */
+		if (s->txn_failed || s->rollback_tag)
 			p->aborted++;
 		hist_add(&p->txn_dur, ts > s->txn_start ? ts - s->txn_start : 0);
 		hist_add(&p->idle_in_txn, s->idle_acc);
@@ -414,6 +434,8 @@ void session_msg(struct collector *c, struct conn *k, const struct pg_msg *m)
 	bool fe = m->stream == DBLAT_STREAM_FE;
 	struct pg_startup su;
 	struct pg_error er;
+	struct pg_str tag;
+	uint64_t rows;
 	uint32_t code;
 	char st;
 
@@ -467,9 +489,13 @@ void session_msg(struct collector *c, struct conn *k, const struct pg_msg *m)
 		if (!s->ready) {
 			session_failed(c, k, reason_of_sqlstate(er.sqlstate), m->ts_ns);
 		} else if (!strncmp(er.sqlstate, "57P0", 4) || !strncmp(er.sqlstate, "08", 2)) {
-			if (side_of(k) == SIDE_CLIENT && proc_of(c, k))
-				outage_fail(proc_of(c, k), m->ts_ns);
+			session_lost(c, k, reason_of_sqlstate(er.sqlstate), m->ts_ns);
 		}
+		break;
+	case 'C':
+		/* ROLLBACK TO SAVEPOINT has this tag too: only the last one before 'I' counts. */
+		if (pg_parse_command_complete(m, &tag, &rows) == 0)
+			s->rollback_tag = tag.n == 8 && !memcmp(tag.p, "ROLLBACK", 8);
 		break;
 	case 'Z':
 		if (pg_parse_ready(m, &st) != 0)
@@ -484,6 +510,7 @@ void session_msg(struct collector *c, struct conn *k, const struct pg_msg *m)
 			set_open(c, k, true, m->ts_ns);
 		}
 		txn_ready(c, k, st, m->ts_ns);
+		s->rollback_tag = false;
 		break;
 	default:
 		break;
@@ -508,8 +535,6 @@ void session_call_done(struct collector *c, struct conn *k, const struct done_ca
 	ps->class_ns[fe->cls] += lat;
 	if (fe->cls == STMT_TXN && is_commit(fe->text))
 		hist_add(&ps->commit_lat, lat);
-	if (fe->cls == STMT_TXN && !strncasecmp(fe->text, "ROLLBACK", 8) && k->sess.txn_start)
-		k->sess.txn_failed = true;
 	if (!p->error && side_of(k) == SIDE_CLIENT)
 		outage_ok(ps, ts);
 	if (fe->cls == STMT_MAINT && side_of(k) == SIDE_CLIENT) {
@@ -529,7 +554,12 @@ void session_end(struct collector *c, struct conn *k, uint64_t ts, bool eof)
 	if (k->role == DBLAT_ROLE_HTTP)
 		return;
 	p = proc_of(c, k);
-	if (!s->ready && !s->cancel && (s->startup_ns || s->tls_ns))
+	/*
+	 * Ended before it was ready. Not when encrypted: after the server's 'S'
+	 * nothing of the set-up can be seen, and an encrypted session that
+	 * worked ends the same way.
+	 */
+	if (!s->ready && !s->cancel && !s->tls && (s->startup_ns || s->tls_ns))
 		session_failed(c, k, FAIL_RESET, ts);
 	if (s->ready && p) {
 		if (s->ready_ns) {
@@ -538,7 +568,7 @@ void session_end(struct collector *c, struct conn *k, uint64_t ts, bool eof)
 		}
 		/* The server went away under a live session. */
 		if (eof && !s->terminated && side_of(k) == SIDE_CLIENT)
-			outage_fail(p, ts);
+			session_lost(c, k, FAIL_RESET, ts);
 	}
 	set_open(c, k, false, ts);
 	s->ready = false;

@@ -27,6 +27,8 @@ struct sess {
 	uint32_t auth_rt;
 	uint64_t txn_start, idle_start, idle_acc;
 	bool txn_failed;
+	bool rollback_tag;	/* the last CommandComplete since the last ReadyForQuery was ROLLBACK */
+	bool lost;		/* a live session's loss (fatal error, EOF) was counted */
 	struct proc_stats *proc;
 };
 

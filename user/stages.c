@@ -17,6 +17,7 @@ void stages_on_event(struct collector *c, const struct dblat_event *ev, size_t s
 
 	if (size < sizeof(*ev) + sizeof(*st))
 		return;
+	locks_on_stage(&c->sum->locks, st);
 	dur = st->end_ns > st->start_ns ? st->end_ns - st->start_ns : 0;
 	switch (st->kind) {
 	case DBLAT_STAGE_CHECKPOINT:

@@ -74,6 +74,7 @@ void summary_free(struct summary *s)
 		free(s->pools[i].checkouts);
 		hist_free(&s->pools[i].wait);
 		hist_free(&s->pools[i].timed_out_wait);
+		hist_free(&s->pools[i].thread_gap);
 	}
 	free(s->pools);
 	free(s);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include "hist.h"
 #include "dblat.h"
+#include "locks.h"
 
 enum side { SIDE_CLIENT = 0, SIDE_SERVER = 1 };
 
@@ -156,6 +157,7 @@ struct summary {
 	uint32_t nroutes;
 	struct pool_stats *pools;
 	uint32_t npools;
+	struct server_waits locks;	/* --server-stages (locks.c) */
 };
 
 #define ROUTE_STATUS_MAX 16
@@ -185,6 +187,7 @@ struct pool_stats {
 	uint32_t paired;
 	struct hist wait;		/* paired arrivals -> checkouts */
 	struct hist timed_out_wait;	/* requests answered 503/504 */
+	struct hist thread_gap;		/* a thread's previous statement done -> its next one sent */
 };
 
 struct timeline_event {

@@ -18,6 +18,8 @@ struct tracer_opts {
 	uint32_t cap_fe, cap_be;	/* 0: defaults */
 	uint32_t ringbuf_mb;
 	bool verbose;
+	bool server_stages;	/* PostgreSQL's USDT probes too (stage_probes.c) */
+	bool no_tls_probes;	/* no libssl uprobes: encrypted connections are timed only */
 };
 
 typedef int (*tracer_event_fn)(void *ctx, void *data, size_t size);

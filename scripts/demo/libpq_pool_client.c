@@ -43,7 +43,7 @@ static const char usage_text[] =
 	"  -S            hash the key in SQL (encode(sha256(...))) instead of in the client\n"
 	"  -P            use a named prepared statement per connection (default: unnamed, PQexecParams)\n"
 	"  -z USEC       think time between a thread's lookups (default 0)\n"
-	"  -s MSEC       pause after connecting, before the load (lets a tracer attach)\n"
+	"  -s MSEC       pause after connecting, before the load (lets a tracer attach; SIGUSR1 ends it)\n"
 	"  -x USEC       hold the connection this long after each lookup (simulated app work)\n";
 
 static const char *const q_client_hash =
@@ -228,11 +228,19 @@ static uint64_t xorshift64(uint64_t *s)
 	return *s = x;
 }
 
+static volatile sig_atomic_t go_flag;
+
+static void on_go(int sig)
+{
+	(void)sig;
+	go_flag = 1;
+}
+
 static void sleep_us(long us)
 {
 	struct timespec ts = { .tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000 };
 
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR && !stop_flag)
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR && !stop_flag && !go_flag)
 		;
 }
 
@@ -441,6 +449,8 @@ int main(int argc, char **argv)
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_go;
+	sigaction(SIGUSR1, &sa, NULL);
 
 	pool.size = o.conns;
 	pool.conns = calloc((size_t)o.conns, sizeof(*pool.conns));
