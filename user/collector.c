@@ -63,11 +63,14 @@ static void conn_free(struct conn *k)
 	names_free(&k->stmts);
 	names_free(&k->portals);
 	free(k->q);
+	free(k->tls);
 	free(k);
 }
 
 void collector_free(struct collector *c)
 {
+	if (c)
+		free(c->proxy);
 	uint32_t i;
 	struct conn *k, *nx;
 
@@ -78,6 +81,7 @@ void collector_free(struct collector *c)
 			nx = k->next;
 			conn_free(k);
 		}
+	tls_free(c);
 	free(c);
 }
 
@@ -100,6 +104,7 @@ static struct conn *conn_find(struct collector *c, uint64_t id)
 static void conn_end(struct collector *c, struct conn **pp, struct conn *k, uint64_t ts)
 {
 	http_conn_end(c, k);
+	tls_conn_end(c, k);
 	join_conn_end(c, k);
 	backend_unindex(c, k);
 	session_end(c, k, ts, false);
@@ -123,6 +128,7 @@ static void drop_process(struct collector *c, uint32_t tgid, uint64_t ts)
 {
 	uint32_t i;
 
+	tls_process_exit(c, tgid);
 	for (i = 0; i < CONN_HASH; i++) {
 		struct conn **pp = &c->hash[i], *k;
 
@@ -239,8 +245,14 @@ static void q_push(struct collector *c, struct conn *k, char type, uint32_t fp, 
 			k->checked_out = true;
 			http_checkout(c, k, ts);
 		}
-		if (k->role == DBLAT_ROLE_CLIENT)
+		if (k->role == DBLAT_ROLE_CLIENT) {
 			http_thread_start(c, k, c->cur_tid, ts);
+			if (c->proxy_len)
+				http_proxy_out(c, k, fp, ts);
+		} else if (k->role == DBLAT_ROLE_SERVER && strcmp(k->comm, "postgres")) {
+			/* A server that is not a backend: a proxy, whose requests wait to go on. */
+			http_proxy_in(c, k, fp, ts);
+		}
 	}
 	if (k->qlen == k->qcap) {
 		uint32_t nc = k->qcap ? 2 * k->qcap : 16, i;
@@ -289,6 +301,7 @@ void collector_record(struct collector *c, struct conn *k, const struct done_cal
 		.rows = d->rows,
 		.error = d->error,
 		.sqlstate = d->sqlstate,
+		.encrypted = k->fr.s[DBLAT_STREAM_BE].tls,
 	};
 	struct stmt_stats *st;
 	int i;
@@ -576,6 +589,8 @@ static void on_data(struct collector *c, const struct dblat_event *ev, size_t si
 		k = conn_new(c, ev, 0);
 	if (!k || k->dead)
 		return;
+	if (ev->flags & DBLAT_F_TLS)
+		tls_on_cipher(c, k, ev, data);
 	ctx[0] = c;
 	ctx[1] = k;
 	c->cur_tid = ev->tid;
@@ -585,6 +600,22 @@ static void on_data(struct collector *c, const struct dblat_event *ev, size_t si
 		if (c->reject)
 			c->reject(c->reject_ctx, k->tgid, k->fd);
 	}
+}
+
+/* Plaintext of an encrypted connection, bound to it by tls.c. */
+void collector_feed(struct collector *c, struct conn *k, const struct dblat_event *ev, const uint8_t *data)
+{
+	void *ctx[2] = { c, k };
+
+	if (k->dead)
+		return;
+	c->cur_tid = ev->tid;
+	pg_framer_feed(&k->fr, ev, data, NULL, on_msg, ctx);
+}
+
+struct conn *collector_conn(struct collector *c, uint64_t id)
+{
+	return conn_find(c, id);
 }
 
 int collector_handle(struct collector *c, const void *data, size_t size)
@@ -635,6 +666,9 @@ int collector_handle(struct collector *c, const void *data, size_t size)
 	case DBLAT_EV_STAGE:
 		stages_on_event(c, ev, size);
 		break;
+	case DBLAT_EV_TLS_DATA:
+		tls_on_plaintext(c, ev, size);
+		break;
 	case DBLAT_EV_ACTIVITY:
 		k = conn_find(c, ev->conn_id);
 		if (k && ev->cap_len && size >= sizeof(*ev) + ev->cap_len) {
@@ -664,6 +698,9 @@ void collector_finish(struct collector *c, uint64_t ts)
 	uint32_t i;
 	struct conn *k;
 
+	for (i = 0; i < CONN_HASH; i++)
+		for (k = c->hash[i]; k; k = k->next)
+			tls_conn_end(c, k);
 	/* Client calls still waiting for their server half are counted alone. */
 	for (i = 0; i < CONN_HASH; i++)
 		for (k = c->hash[i]; k; k = k->next)

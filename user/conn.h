@@ -9,6 +9,7 @@
 #include "pgwire.h"
 #include "session.h"
 #include "http.h"
+#include "tls.h"
 
 #define CONN_HASH 4096
 #define MAX_PENDING 4096
@@ -25,6 +26,14 @@ struct pending {
 	char sqlstate[6];
 	char stmt[64];		/* statement name, when its Parse was not seen */
 };
+
+/* A request a proxy process (pgbouncer) read from one of its clients. */
+struct proxy_arrival {
+	uint32_t tgid;
+	uint32_t fp;
+	uint64_t ts;
+};
+#define PROXY_MAX 4096
 
 /* A completed call, as the join sees it. */
 struct done_call {
@@ -73,6 +82,7 @@ struct conn {
 	bool stage_seen;
 	struct conn *backend_next;	/* chain of collector.by_backend */
 	void *http;			/* HTTP server connection state (http.c) */
+	struct tls_conn *tls;		/* encrypted: what tls.c knows of it */
 	bool checked_out;		/* taken from its pool: a statement since the last return */
 	bool has_activity;
 	struct conn *next;
@@ -88,7 +98,10 @@ struct collector {
 	struct sess_tables st;
 	struct conn *pair_hash[CONN_HASH];
 	struct conn *by_backend[CONN_HASH];	/* server connections by backend tgid */
+	void *tls;				/* threads and SSL objects of encrypted connections (tls.c) */
 	uint32_t cur_tid;			/* thread of the event being decoded */
+	struct proxy_arrival *proxy;		/* requests a proxy read and has not forwarded yet */
+	uint32_t proxy_head, proxy_len;
 	struct {
 		uint64_t key;			/* tgid << 32 | tid */
 		uint64_t done;			/* its last statement completed */
@@ -98,6 +111,9 @@ struct collector {
 
 void collector_record(struct collector *c, struct conn *k, const struct done_call *d,
 		      const uint64_t *stages);
+/* Frame a DBLAT_F_PLAINTEXT data event of k (tls.c) and track its messages. */
+void collector_feed(struct collector *c, struct conn *k, const struct dblat_event *ev, const uint8_t *data);
+struct conn *collector_conn(struct collector *c, uint64_t id);
 
 /* Server-side stage events (USDT), credited to the backend's call in progress. */
 void stages_on_event(struct collector *c, const struct dblat_event *ev, size_t size);

@@ -20,6 +20,11 @@
  * between a thread's previous statement completing and its next one being
  * sent, on whichever connection, is its checkout wait plus its own work in
  * between (thread_gap).
+ *
+ * A proxy such as pgbouncer is a server to its clients and a client of the
+ * real server, in one process: a request it reads waits in its queue until
+ * it writes the same statement to a server connection (proxy_wait; matched
+ * by fingerprint, oldest first, as pgbouncer serves its waiting clients).
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -353,4 +358,45 @@ void http_thread_start(struct collector *c, struct conn *k, uint32_t tid, uint64
 	if (p)
 		hist_add(&p->thread_gap, ts - c->threads[i].done);
 	c->threads[i].done = 0;
+}
+
+void http_proxy_in(struct collector *c, struct conn *k, uint32_t fp, uint64_t ts)
+{
+	struct proxy_arrival *a;
+
+	if (!c->proxy) {
+		c->proxy = calloc(PROXY_MAX, sizeof(*c->proxy));
+		if (!c->proxy)
+			return;
+	}
+	if (c->proxy_len == PROXY_MAX) {
+		c->proxy_head = (c->proxy_head + 1) % PROXY_MAX;
+		c->proxy_len--;
+	}
+	a = &c->proxy[(c->proxy_head + c->proxy_len++) % PROXY_MAX];
+	a->tgid = k->tgid;
+	a->fp = fp;
+	a->ts = ts;
+}
+
+void http_proxy_out(struct collector *c, struct conn *k, uint32_t fp, uint64_t ts)
+{
+	uint32_t i, n = c->proxy_len;
+	struct pool_stats *p;
+
+	for (i = 0; i < n; i++) {
+		struct proxy_arrival *a = &c->proxy[(c->proxy_head + i) % PROXY_MAX];
+
+		if (a->tgid != k->tgid || a->fp != fp || a->ts > ts)
+			continue;
+		p = pool_of(c->sum, k->tgid, k->comm);
+		if (p)
+			hist_add(&p->proxy_wait, ts - a->ts);
+		/* Close the gap: move the entries before it up by one. */
+		for (; i > 0; i--)
+			c->proxy[(c->proxy_head + i) % PROXY_MAX] = c->proxy[(c->proxy_head + i - 1) % PROXY_MAX];
+		c->proxy_head = (c->proxy_head + 1) % PROXY_MAX;
+		c->proxy_len--;
+		return;
+	}
 }

@@ -17,6 +17,9 @@ void http_checkout(struct collector *c, struct conn *k, uint64_t ts);
 /* A client thread started a statement (start) or finished one (done). */
 void http_thread_start(struct collector *c, struct conn *k, uint32_t tid, uint64_t ts);
 void http_thread_done(struct collector *c, struct conn *k, uint32_t tid, uint64_t ts);
+/* A proxy (a process that is both server and client) read a request, or forwarded one. */
+void http_proxy_in(struct collector *c, struct conn *k, uint32_t fp, uint64_t ts);
+void http_proxy_out(struct collector *c, struct conn *k, uint32_t fp, uint64_t ts);
 void http_finish(struct collector *c);
 
 #endif

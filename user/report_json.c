@@ -177,14 +177,16 @@ static void json_requests(FILE *out, const struct summary *s)
 	for (i = 0, j = 0; i < s->npools; i++) {
 		const struct pool_stats *p = &s->pools[i];
 
-		if (!p->requests && !p->thread_gap.count)
+		if (!p->requests && !p->thread_gap.count && !p->proxy_wait.count)
 			continue;
 		fprintf(out, "%s\n {\"pid\":%u,\"comm\":", j++ ? "," : "", p->tgid);
 		json_str(out, p->comm);
 		fputs(",\"thread_gap_us\":", out);
 		latency(out, &p->thread_gap);
+		fputs(",\"proxy_wait_us\":", out);
+		latency(out, &p->proxy_wait);
 		fprintf(out, ",\"method\":\"%s\",\"requests\":%llu,\"checkouts\":%u,\"paired\":%u,\"timed_out\":%llu,",
-			p->requests ? "derived" : "thread_gap",
+			p->requests ? "derived" : p->proxy_wait.count ? "proxy" : "thread_gap",
 			(unsigned long long)p->requests, p->ncheckouts, p->paired,
 			(unsigned long long)p->timed_out);
 		fprintf(out, "\"wait_us\":{\"count\":%llu,", (unsigned long long)p->wait.count);

@@ -75,6 +75,7 @@ void summary_free(struct summary *s)
 		hist_free(&s->pools[i].wait);
 		hist_free(&s->pools[i].timed_out_wait);
 		hist_free(&s->pools[i].thread_gap);
+		hist_free(&s->pools[i].proxy_wait);
 	}
 	free(s->pools);
 	free(s);
@@ -203,6 +204,7 @@ void summary_add_call(struct summary *s, const struct call *c)
 	if (!st)
 		return;
 	st->calls++;
+	st->encrypted_calls += c->encrypted;
 	st->rows += c->rows;
 	hist_add(&st->lat, c->lat_ns);
 	hist_add(&st->ival, c->lat_ns);

@@ -36,6 +36,7 @@ struct stmt_stats {
 	uint8_t side;
 	char comm[DBLAT_COMM_LEN];
 	uint64_t calls, errors, rows;
+	uint64_t encrypted_calls;	/* calls on encrypted (TLS) connections */
 	struct hist lat;		/* whole run */
 	struct hist ival;		/* current live interval */
 	uint32_t *pids;
@@ -129,6 +130,10 @@ struct tracer_counters {
 	uint64_t conns_not_pg;		/* adopted by BPF, rejected by the decoder */
 	uint64_t unmatched;		/* responses with no request to match */
 	uint64_t queue_overflow;
+	uint64_t conns_tls;		/* encrypted connections */
+	uint64_t conns_tls_plain;	/* ... whose statements came from the TLS probes' plaintext */
+	uint64_t conns_tls_timing;	/* ... timed per round trip: no plaintext came */
+	uint64_t tls_unbound;		/* plaintext calls no encrypted connection could be found for */
 };
 
 struct summary {
@@ -188,6 +193,7 @@ struct pool_stats {
 	struct hist wait;		/* paired arrivals -> checkouts */
 	struct hist timed_out_wait;	/* requests answered 503/504 */
 	struct hist thread_gap;		/* a thread's previous statement done -> its next one sent */
+	struct hist proxy_wait;		/* a proxy (pgbouncer): client request read -> forwarded to a server */
 };
 
 struct timeline_event {
@@ -221,6 +227,7 @@ struct call {
 	uint64_t rows;
 	bool error;
 	const char *sqlstate;	/* may be NULL or "" */
+	bool encrypted;		/* made on a TLS connection */
 };
 void summary_add_call(struct summary *s, const struct call *c);
 
