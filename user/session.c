@@ -226,6 +226,15 @@ static struct sess_connect *connect_take(struct collector *c, uint32_t tgid, int
 	return sc->key == key && sc->start_ns ? sc : NULL;
 }
 
+/* Did the TCP handshake of this connect() complete? */
+static bool tcp_connected(struct collector *c, const struct sess_connect *sc)
+{
+	uint32_t key = ((uint32_t)sc->lport << 16) | sc->rport;
+	const struct sess_port *e = &c->st.connected[slot(key)];
+
+	return sc->lport && e->key == key && e->ts >= sc->start_ns;
+}
+
 void session_on_unadopted_close(struct collector *c, const struct dblat_event *ev)
 {
 	struct sess_connect *sc = connect_take(c, ev->tgid, ev->fd);
@@ -233,8 +242,12 @@ void session_on_unadopted_close(struct collector *c, const struct dblat_event *e
 
 	if (!sc)
 		return;
-	/* Connected (or tried to) and closed without a single protocol message. */
-	if (sc->postgres_addr) {
+	/*
+	 * Tried to connect and closed without a single protocol message. A
+	 * connection that was made (connect() returned 0, or its handshake
+	 * completed) was not refused: a health check's probe of the port.
+	 */
+	if (sc->postgres_addr && sc->ret != 0 && !tcp_connected(c, sc)) {
 		snprintf(comm, sizeof(comm), "%s", ev->comm);
 		count_failure(summary_proc(c->sum, ev->tgid, SIDE_CLIENT, comm),
 			      sc->ret == -EINPROGRESS_ && ev->ts_ns - sc->start_ns > 1000000000ull ?
@@ -252,13 +265,19 @@ void session_on_tcp_state(struct collector *c, const struct dblat_event *ev, siz
 
 	if (size < sizeof(*ev) + sizeof(*ci))
 		return;
-	/* Server side: a handshake completed on a listening port; accept() comes later. */
-	if (ev->fd == DBLAT_TCP_SYN_RECV && ev->ret == DBLAT_TCP_ESTABLISHED) {
-		key = ((uint32_t)ci->lport << 16) | ci->rport;
+	if (ev->ret != DBLAT_TCP_ESTABLISHED)
+		return;
+	key = ((uint32_t)ci->lport << 16) | ci->rport;
+	if (ev->fd == DBLAT_TCP_SYN_RECV)
+		/* Server side: a handshake completed on a listening port; accept() comes later. */
 		sp = &c->st.established[slot(key)];
-		sp->key = key;
-		sp->ts = ev->ts_ns;
-	}
+	else if (ev->fd == DBLAT_TCP_SYN_SENT)
+		/* Client side: the connect() in progress succeeded. */
+		sp = &c->st.connected[slot(key)];
+	else
+		return;
+	sp->key = key;
+	sp->ts = ev->ts_ns;
 }
 
 void session_on_accept(struct collector *c, const struct dblat_event *ev, size_t size)

@@ -57,6 +57,7 @@ struct sess_tables {
 	struct sess_connect connects[SESS_SLOTS];
 	struct sess_port established[SESS_SLOTS];	/* server side, by (server port, client port) */
 	struct sess_port accepted[SESS_SLOTS];
+	struct sess_port connected[SESS_SLOTS];		/* client side, by (client port, server port) */
 	struct sess_fork forks[SESS_SLOTS];
 	uint16_t pg_ports[64];				/* server ports seen carrying PostgreSQL */
 	uint32_t npg_ports;
