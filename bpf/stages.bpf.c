@@ -376,7 +376,7 @@ int BPF_USDT(dbl_checkpoint_start)
 }
 
 SEC("usdt")
-int BPF_USDT(dbl_checkpoint_done, int bufs_written)
+int BPF_USDT(dbl_checkpoint_done)
 {
 	struct backend *b = backend();
 	struct stage_rec *r;
@@ -385,14 +385,12 @@ int BPF_USDT(dbl_checkpoint_done, int bufs_written)
 		return 0;
 	r = stage_new(DBLAT_STAGE_CHECKPOINT, b->ckpt_start, bpf_ktime_get_ns());
 	b->ckpt_start = 0;
-	if (!r)
-		return 0;
-	r->st.count = bufs_written;
-	stage_send(r);
+	if (r)
+		stage_send(r);
 	return 0;
 }
 
-/* Counted, not reported: the count rides on the backend's next parse, plan or execute event. */
+/* Counted, not reported: the count rides on the backend's next parse, plan or execute event, or its exit. */
 SEC("usdt")
 int BPF_USDT(dbl_wal_insert)
 {
@@ -400,5 +398,24 @@ int BPF_USDT(dbl_wal_insert)
 
 	if (b)
 		b->wal++;
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(dbl_stages_exit, struct task_struct *p)
+{
+	struct backend *b = bpf_task_storage_get(&backends, p, NULL, 0);
+	struct stage_rec *r;
+	__u64 now;
+
+	if (!b || !b->wal)
+		return 0;
+	now = bpf_ktime_get_ns();
+	r = stage_new(DBLAT_STAGE_WAL_INSERT, now, now);
+	if (!r)
+		return 0;
+	r->st.count = b->wal;
+	b->wal = 0;
+	stage_send(r);
 	return 0;
 }

@@ -28,6 +28,7 @@ enum dblat_ev_kind {
 	DBLAT_EV_ACTIVITY = 10,	/* a backend's current statement text (cap_len bytes follow) */
 	DBLAT_EV_STAGE = 11,	/* a server-side stage from USDT probes: struct dblat_stage follows */
 	DBLAT_EV_HTTP = 12,	/* bytes on an HTTP server connection: the start of a request or response is copied */
+	DBLAT_EV_TLS_DATA = 13,	/* plaintext of one SSL_read/SSL_write call: struct dblat_tls_data, then cap_len bytes */
 };
 
 #define DBLAT_HTTP_CAP 256	/* bytes of a request/status line and headers copied */
@@ -38,10 +39,10 @@ enum dblat_stage_kind {
 	DBLAT_STAGE_EXECUTE,		/* query__execute__start/done */
 	DBLAT_STAGE_LOCK_WAIT,		/* lock__wait__start/done */
 	DBLAT_STAGE_LWLOCK_WAIT,	/* lwlock__wait__start/done */
-	DBLAT_STAGE_BUFFER_READ,	/* buffer__read__start/done that missed shared buffers */
+	DBLAT_STAGE_BUFFER_READ,	/* a block read that missed shared buffers (smgr__md__read__start/done) */
 	DBLAT_STAGE_CHECKPOINT,		/* checkpoint__start/done (checkpointer process) */
 	DBLAT_STAGE_DEADLOCK,		/* deadlock__found (instant) */
-	DBLAT_STAGE_WAL_INSERT,		/* wal__insert: count in arg, instant */
+	DBLAT_STAGE_WAL_INSERT,		/* wal__insert: records still uncounted at the process's exit (count) */
 };
 
 /* One server-side stage of backend tgid, timed in BPF (start -> end). */
@@ -51,8 +52,8 @@ struct dblat_stage {
 	__u32 lock_mode;	/* LOCKMODE for lock waits */
 	__u32 relid;		/* relation OID of a lock wait when the tag names one */
 	__u32 count;		/* parse/plan/execute: WAL records inserted since the backend's
-				   previous one; lock waits: LockTagType; buffer reads: 1;
-				   checkpoints: buffers written */
+				   previous one (and WAL_INSERT at exit); lock waits:
+				   LockTagType; buffer reads: 1 */
 	char name[32];		/* lwlock tranche name */
 };
 
@@ -90,11 +91,27 @@ enum dblat_stream {
 
 enum dblat_ev_flags {
 	DBLAT_F_RESYNC = 1 << 0,	/* framing (re)starts at byte 0 of this buffer */
-	DBLAT_F_TLS = 1 << 1,		/* the connection is encrypted: no bytes, timing only */
+	DBLAT_F_TLS = 1 << 1,		/* the connection is encrypted: cap_len <= 8 (the TLS record header), timing only */
 	DBLAT_F_UNTYPED = 1 << 2,	/* buffer starts in the untyped startup phase */
 	DBLAT_F_TAIL_OVERFLOW = 1 << 3,	/* more framed messages than DBLAT_TAIL_RECS */
 	DBLAT_F_LOST = 1 << 4,		/* BPF framing met an impossible header and stopped */
 	DBLAT_F_SSL_ANSWER = 1 << 5,	/* buffer starts with the 1-byte SSL/GSS answer */
+	DBLAT_F_PLAINTEXT = 1 << 6,	/* complete plaintext of an encrypted connection: frame it in user space */
+};
+
+/*
+ * EV_TLS_DATA: the plaintext one SSL_read/SSL_write(_ex) call moved
+ * (total_len bytes), in records of at most DBLAT_TLS_CHUNK bytes. The
+ * connection is not known in BPF: user space binds the call to the
+ * encrypted connection its thread moved ciphertext on (see user/tls.c).
+ * DBLAT_F_LOST: bytes from off on are missing.
+ */
+#define DBLAT_TLS_CHUNK 16384
+struct dblat_tls_data {
+	__u64 ssl;		/* the SSL object: an address in process tgid */
+	__u64 call_ns;		/* when the call was entered (the event's ts_ns: when it returned) */
+	__u32 off;		/* offset of this record's bytes in the call's */
+	__u32 pad;
 };
 
 /*

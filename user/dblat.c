@@ -65,7 +65,7 @@ static const struct argp_option opts[] = {
 	{ "capture-bytes", OPT_CAPTURE, "N", 0, "Bytes of each client request copied (SQL text longer is cut; 64..4096, default 4096)", 0 },
 	{ "ringbuf-mb", OPT_RINGBUF, "MB", 0, "Ring buffer size in MiB (power of 2, default 16)", 0 },
 	{ "width", OPT_WIDTH, "N", 0, "Characters of query text in the text report (default 100)", 0 },
-	{ "server-stages", OPT_SERVER_STAGES, NULL, 0, "Also time parse/plan/execute, lock waits and checkpoints in the server with PostgreSQL's USDT probes; each probe hit costs a trap (tens of us here, several per statement), measured by scripts/bench-overhead.sh --dblat-args --server-stages", 0 },
+	{ "server-stages", OPT_SERVER_STAGES, NULL, 0, "Also time parse/plan/execute, lock waits and checkpoints in the server with PostgreSQL's USDT probes. Each probe hit costs a trap, 2 to 6 per statement; scripts/bench-overhead.sh --dblat-args --server-stages measures it", 0 },
 	{ "no-tls-probes", OPT_NO_TLS_PROBES, NULL, 0, "Leave libssl alone: encrypted connections are then timed per round trip, without statement text (the SSL_read/SSL_write uprobes cost two traps per call, measured by scripts/bench-overhead.sh)", 0 },
 	{ "output", 'o', "FILE", 0, "record: write the recording here", 0 },
 	{ "verbose", 'v', NULL, 0, "Show libbpf's messages", 0 },

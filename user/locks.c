@@ -88,6 +88,7 @@ void locks_on_stage(struct server_waits *w, const struct dblat_stage *st)
 	case DBLAT_STAGE_PARSE:
 	case DBLAT_STAGE_PLAN:
 	case DBLAT_STAGE_EXECUTE:
+	case DBLAT_STAGE_WAL_INSERT:
 		w->wal_inserts += st->count;
 		break;
 	case DBLAT_STAGE_LOCK_WAIT:

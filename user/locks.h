@@ -41,7 +41,7 @@ struct server_waits {
 	uint32_t nlwlocks;
 	struct wait_total lwlocks_other;
 	struct wait_total reads;	/* blocks read from the kernel: shared buffers missed */
-	uint64_t wal_inserts;		/* by backends, counted up to their last stage */
+	uint64_t wal_inserts;		/* counted at each process's stage events and exit */
 	uint64_t checkpoints;
 };
 

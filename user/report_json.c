@@ -241,8 +241,14 @@ int report_json(const char *path, const struct summary *s)
 		(unsigned long long)c->received, (unsigned long long)c->dropped,
 		(unsigned long long)c->lost_sync, (unsigned long long)c->tail_overflow,
 		(unsigned long long)c->resyncs, (unsigned long long)c->unmatched);
-	fprintf(out, "\"connections\":{\"adopted\":%llu,\"not_postgres\":%llu},\n",
-		(unsigned long long)c->conns_adopted, (unsigned long long)c->conns_not_pg);
+	fprintf(out, "\"connections\":{\"adopted\":%llu,\"not_postgres\":%llu,", (unsigned long long)c->conns_adopted,
+		(unsigned long long)c->conns_not_pg);
+	/* TLS: with statement text from the probes' plaintext, or round trips timed only */
+	fprintf(out, "\"encrypted\":{\"true\":%llu,\"false\":%llu,\"with_text\":%llu,\"timing_only\":%llu,\"plaintext_unbound\":%llu}},\n",
+		(unsigned long long)c->conns_tls,
+		(unsigned long long)(c->conns_adopted > c->conns_tls ? c->conns_adopted - c->conns_tls : 0),
+		(unsigned long long)c->conns_tls_plain, (unsigned long long)c->conns_tls_timing,
+		(unsigned long long)c->tls_unbound);
 	fputs("\"statements\":[", out);
 	for (i = 0; v && i < n; i++) {
 		const struct stmt_stats *st = v[i];
@@ -257,8 +263,9 @@ int report_json(const char *path, const struct summary *s)
 		fputs(",\"pids\":[", out);
 		for (j = 0; j < st->npids; j++)
 			fprintf(out, "%s%u", j ? "," : "", st->pids[j]);
-		fprintf(out, "],\"calls\":%llu,\"errors\":%llu,\"rows\":%llu,\"sqlstates\":{",
-			(unsigned long long)st->calls, (unsigned long long)st->errors,
+		fprintf(out, "],\"calls\":%llu,\"encrypted\":{\"true\":%llu,\"false\":%llu},\"errors\":%llu,\"rows\":%llu,\"sqlstates\":{",
+			(unsigned long long)st->calls, (unsigned long long)st->encrypted_calls,
+			(unsigned long long)(st->calls - st->encrypted_calls), (unsigned long long)st->errors,
 			(unsigned long long)st->rows);
 		for (j = 0; j < st->nstates; j++) {
 			fputs(j ? "," : "", out);

@@ -322,7 +322,7 @@ struct stage_probes *stage_probes_attach(struct bpf_object *wire, const struct t
 			strerror(-err));
 		goto fail;
 	}
-	sp->links = calloc(NPROBES * MAX_SITES * nb, sizeof(*sp->links));
+	sp->links = calloc(NPROBES * MAX_SITES * nb + 1, sizeof(*sp->links));
 	if (!sp->links)
 		goto fail;
 	for (i = 0; i < nb; i++) {
@@ -356,6 +356,13 @@ struct stage_probes *stage_probes_attach(struct bpf_object *wire, const struct t
 				attached, bins[i].path);
 	}
 	free(bins);
+	if (sp->nlinks) {
+		struct bpf_link *l = bpf_program__attach(sp->skel->progs.dbl_stages_exit);
+
+		/* Without it only the WAL records inserted before a process's last stage are counted. */
+		if (l)
+			sp->links[sp->nlinks++] = l;
+	}
 	if (!sp->nlinks) {
 		stage_probes_destroy(sp);
 		return NULL;
