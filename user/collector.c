@@ -228,8 +228,15 @@ static struct pending *q_front(struct conn *k)
 
 static void q_pop(struct conn *k)
 {
-	if (!k->qlen)
+	struct pending *p = q_front(k);
+	int i;
+
+	if (!p)
 		return;
+	/* A Parse's parse and a Bind's plan belong to the Execute that follows. */
+	if (p->type == 'P' || p->type == 'B')
+		for (i = 0; i < STAGE_N; i++)
+			k->stage_carry[i] += p->stage[i];
 	k->qhead = (k->qhead + 1) % k->qcap;
 	k->qlen--;
 }
@@ -337,9 +344,13 @@ static void complete(struct collector *c, struct conn *k, struct pending *p, uin
 
 	memcpy(d.sqlstate, p->sqlstate, sizeof(d.sqlstate));
 	k->last_done = ts;
-	for (int i = 0; i < STAGE_N; i++)
-		d.stage[i] = k->stage_seen && k->stage_acc[i] ? k->stage_acc[i] : UINT64_MAX;
+	for (int i = 0; i < STAGE_N; i++) {
+		uint64_t v = p->stage[i] + k->stage_carry[i] + k->stage_acc[i];
+
+		d.stage[i] = v ? v : UINT64_MAX;
+	}
 	memset(k->stage_acc, 0, sizeof(k->stage_acc));
+	memset(k->stage_carry, 0, sizeof(k->stage_carry));
 	k->stage_seen = false;
 	if (k->role == DBLAT_ROLE_SERVER) {
 		/* The backend said what it ran: name the statement from now on. */

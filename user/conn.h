@@ -25,6 +25,7 @@ struct pending {
 	bool error;
 	char sqlstate[6];
 	char stmt[64];		/* statement name, when its Parse was not seen */
+	uint64_t stage[STAGE_N];	/* server stages the backend reported for this message */
 };
 
 /* A request a proxy process (pgbouncer) read from one of its clients. */
@@ -78,7 +79,8 @@ struct conn {
 	uint32_t done_head, done_len;
 	uint32_t activity_fp;	/* text the backend reported for the statement it answers */
 	char last_unknown[64];	/* the last statement name bound without its Parse */
-	uint64_t stage_acc[STAGE_N];	/* server stages of the call in progress (stages.c) */
+	uint64_t stage_acc[STAGE_N];	/* stages with no pending message to own them (stages.c) */
+	uint64_t stage_carry[STAGE_N];	/* parse and plan of answered Parse/Bind, for their Execute */
 	bool stage_seen;
 	struct conn *backend_next;	/* chain of collector.by_backend */
 	void *http;			/* HTTP server connection state (http.c) */
