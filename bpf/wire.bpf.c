@@ -83,6 +83,14 @@ struct {
 	__type(value, struct connect_start);
 } connecting SEC(".maps");
 
+/* tgids with an encrypted PostgreSQL connection: the TLS probes (tls.bpf.c) copy only theirs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} tls_procs SEC(".maps");
+
 /* postmaster tgid -> where its backends keep their statement text */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -229,6 +237,7 @@ int BPF_PROG(dbl_exit, struct task_struct *p)
 	if (!bpf_map_lookup_elem(&procs, &tgid))
 		return 0;
 	bpf_map_delete_elem(&procs, &tgid);
+	bpf_map_delete_elem(&tls_procs, &tgid);
 	/* Its sockets die without close(): forget them here. */
 	bpf_for_each_map_elem(&conns, drop_conn_of, &tgid, 0);
 	ev.kind = DBLAT_EV_EXIT;
@@ -957,8 +966,11 @@ static __always_inline void on_data(int dir, int fd, struct segs *segs, long ret
 	sc->ev.total_len = total;
 
 	if (c->tls) {
+		/* A TLS record header's content type tells the handshake from application data. */
+		cap = copy_segs(sc, segs, total < 8 ? total : 8);
+		sc->ev.cap_len = cap;
 		sc->ev.flags = DBLAT_F_TLS;
-		emit(sc, sizeof(sc->ev));
+		emit(sc, sizeof(sc->ev) + (cap ? 8 : 0));
 		return;
 	}
 
@@ -988,7 +1000,10 @@ static __always_inline void on_data(int dir, int fd, struct segs *segs, long ret
 		fr->skip = 0;
 		fr->part_n = 0;
 		if (a == 'S' || a == 'G') {
+			__u8 one = 1;
+
 			c->tls = 1;
+			bpf_map_update_elem(&tls_procs, &tgid, &one, BPF_ANY);
 			goto out;
 		}
 		if (a != 'N' || total == 1)

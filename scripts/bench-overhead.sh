@@ -24,7 +24,9 @@
 #                    "--NAME" to dblat
 #   --dblat-args S   extra dblat arguments, word-split (e.g. "--server-stages")
 #   --workloads L    comma list from: sel-unix-simple sel-unix-prepared sel-tcp-simple
-#                    sel-tcp-prepared tpcb-unix fixed-rate
+#                    sel-tcp-prepared tpcb-unix fixed-rate, and sel-tls-simple
+#                    sel-tls-prepared (TCP with PGSSLMODE=require; with either, the
+#                    cluster has ssl = on and the other TCP workloads say sslmode=disable)
 #   --rate-pct P     fixed-rate run at P% of the untraced max measured first (default 50;
 #                    pgbench -R pays a wake-up per transaction, so 50% of the max
 #                    rate already keeps the 2 CPUs about 75% busy)
@@ -148,6 +150,8 @@ W_TR[sel-tcp-simple]=tcp; W_ARGS[sel-tcp-simple]="-S -M simple"
 W_TR[sel-tcp-prepared]=tcp; W_ARGS[sel-tcp-prepared]="-S -M prepared"
 W_TR[tpcb-unix]=unix; W_ARGS[tpcb-unix]="-M simple"
 W_TR[fixed-rate]=unix; W_ARGS[fixed-rate]="-S -M prepared"
+W_TR[sel-tls-simple]=tls; W_ARGS[sel-tls-simple]="-S -M simple"
+W_TR[sel-tls-prepared]=tls; W_ARGS[sel-tls-prepared]="-S -M prepared"
 for w in "${!W_TR[@]}"; do W_STMTS[$w]=1; done
 W_STMTS[tpcb-unix]=7 # BEGIN, 3 UPDATE, SELECT, INSERT, END
 for w in "${WORKLOADS[@]}"; do
@@ -182,9 +186,9 @@ pg_tree_ticks() {
 # is TRACER_PID.
 run_load() {
 	local w=$1 arm=$2 pair=$3 block=${4:-null}
-	local tr=${W_TR[$w]} host extra=() logpfx='' out tf
+	local tr=${W_TR[$w]} host sslmode=disable extra=() logpfx='' out tf
 	local fb0 fb1 fbn0 fbn1 s0 s1 s0t s1t pg0 pg1 tk0=0 tk1=0 b0="0 0 0" b1="0 0 0" t0 t1 res pct=null tps ntx lat
-	case $tr in unix) host=$PG_SOCK ;; tcp) host=127.0.0.1 ;; esac
+	case $tr in unix) host=$PG_SOCK ;; tcp) host=127.0.0.1 ;; tls) host=127.0.0.1 sslmode=require ;; esac
 	read -r -a extra <<<"${W_ARGS[$w]}"
 	out="$BENCH_TMP/pgb.$w.$arm.$pair.out"
 	tf="$BENCH_TMP/pgb.$w.$arm.$pair.time"
@@ -200,7 +204,7 @@ run_load() {
 	read -r s0 s0t < <(sys_ticks)
 	pg0=$(pg_tree_ticks)
 	t0=$(now_s)
-	/usr/bin/time -f '%U %S' -o "$tf" timeout $((SECS + 60)) \
+	/usr/bin/time -f '%U %S' -o "$tf" timeout $((SECS + 60)) env PGSSLMODE="$sslmode" \
 		"$PG_BIN/pgbench" -h "$host" -p "$PG_PORT" -U postgres -n -c "$CLIENTS" -j "$THREADS" \
 		-T "$SECS" "${extra[@]}" bench >"$out" 2>&1 || {
 		echo "pgbench failed ($w, $arm, pair $pair):" >&2
@@ -389,6 +393,7 @@ compare_tool() {
 # Main
 
 blog "bench-overhead: $([ "$QUICK" = 1 ] && echo quick || echo full), $PAIRS pairs x ${SECS} s, mode $MODE${DBLAT_ARGS:+ (dblat args: $DBLAT_ARGS)}"
+[[ " ${WORKLOADS[*]} " != *" sel-tls-"* ]] || export BENCH_SSL=1
 pg_up "$SCALE"
 : >"$BENCH_TMP/tools.jsonl"
 : >"$BENCH_TMP/tax.jsonl"
@@ -433,7 +438,7 @@ jq -cn --arg mode "$MODE" --arg dargs "$DBLAT_ARGS" --argjson quick "$QUICK" --a
 	--arg commit "$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" --arg sha "$DBLAT_SHA" \
 	--arg dirty "$(git -C "$REPO_ROOT" status --porcelain 2>/dev/null | grep -qv '^??' && echo yes || echo no)" \
 	--arg started "$(date -u -d "@${T_START%.*}" +%Y-%m-%dT%H:%M:%SZ)" \
-	--arg wl "${WORKLOADS[*]}" '
+	--arg wl "${WORKLOADS[*]}" --arg ssl "${BENCH_SSL:-0}" '
 	{schema: "dblat-bench-overhead/1", started: $started, elapsed_s: ($t1 - $t0),
 	 quick: ($quick == 1), seconds_per_run: $secs, pairs: $pairs,
 	 dblat: {mode: $mode, args: ($dargs | split(" ") | map(select(. != ""))), binary_sha256_16: $sha,
@@ -441,7 +446,7 @@ jq -cn --arg mode "$MODE" --arg dargs "$DBLAT_ARGS" --argjson quick "$QUICK" --a
 	         command: ("dblat -p <postmaster pid> -c pgbench --json FILE" + (if $dargs == "" then "" else " " + $dargs end))},
 	 machine: {cpus: $ncpu, kernel: $kernel},
 	 cluster: {scale: $scale, shared_buffers: "128MB", synchronous_commit: "off", autovacuum: "off",
-	           fsync: "on", ssl: "off"},
+	           fsync: "on", ssl: (if $ssl == "1" then "on" else "off" end)},
 	 pgbench: {clients: $clients, threads: $threads, fixed_rate_tps: $rate, fixed_rate_pct_of_max: $ratepct},
 	 workloads: ($wl | split(" ")),
 	 bpf_stats_enabled_during_traced_runs: ($bpfstats == 1),

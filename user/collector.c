@@ -104,6 +104,7 @@ static struct conn *conn_find(struct collector *c, uint64_t id)
 static void conn_end(struct collector *c, struct conn **pp, struct conn *k, uint64_t ts)
 {
 	http_conn_end(c, k);
+	labels_end(c, k, ts);
 	tls_conn_end(c, k);
 	join_conn_end(c, k);
 	backend_unindex(c, k);
@@ -328,6 +329,7 @@ void collector_record(struct collector *c, struct conn *k, const struct done_cal
 		}
 	}
 	session_call_done(c, k, d);
+	labels_call(c, k, call.lat_ns, d->error);
 	if (d->fp < c->sum->nfps && c->sum->fps[d->fp]->cls == STMT_RESET)
 		k->checked_out = false;
 }

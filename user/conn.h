@@ -9,6 +9,7 @@
 #include "pgwire.h"
 #include "session.h"
 #include "http.h"
+#include "labels.h"
 #include "tls.h"
 
 #define CONN_HASH 4096
@@ -84,6 +85,8 @@ struct conn {
 	bool stage_seen;
 	struct conn *backend_next;	/* chain of collector.by_backend */
 	void *http;			/* HTTP server connection state (http.c) */
+	uint32_t label;			/* 1 + index in summary labels (server side), 0: none */
+	uint32_t backup_event;		/* 1 + index of its timeline mark, for dump/backup sessions */
 	struct tls_conn *tls;		/* encrypted: what tls.c knows of it */
 	bool checked_out;		/* taken from its pool: a statement since the last return */
 	bool has_activity;

@@ -37,7 +37,7 @@ static struct env {
 	enum { MODE_LIVE, MODE_RECORD, MODE_REPORT } mode;
 	const char *output;	/* record -o */
 	const char *input;	/* report FILE */
-} env = { .width = 100 };
+} env = { .width = 100, .no_tls_probes = true };
 
 const char *argp_program_version = "dblat 0.1";
 static const char doc[] =
@@ -54,7 +54,7 @@ static const char doc[] =
 "    dblat -c pgbench -c postgres # processes by name\n"
 "    dblat record -o run.dblat -d 60 && dblat report run.dblat --json run.json";
 
-enum { OPT_JSON = 1000, OPT_CAPTURE, OPT_RINGBUF, OPT_WIDTH, OPT_SERVER_STAGES, OPT_NO_TLS_PROBES };
+enum { OPT_JSON = 1000, OPT_CAPTURE, OPT_RINGBUF, OPT_WIDTH, OPT_SERVER_STAGES, OPT_NO_TLS_PROBES, OPT_TLS_PROBES };
 
 static const struct argp_option opts[] = {
 	{ "pid", 'p', "PID", 0, "Trace this process and its descendants (repeatable)", 0 },
@@ -66,7 +66,8 @@ static const struct argp_option opts[] = {
 	{ "ringbuf-mb", OPT_RINGBUF, "MB", 0, "Ring buffer size in MiB (power of 2, default 16)", 0 },
 	{ "width", OPT_WIDTH, "N", 0, "Characters of query text in the text report (default 100)", 0 },
 	{ "server-stages", OPT_SERVER_STAGES, NULL, 0, "Also time parse/plan/execute, lock waits and checkpoints in the server with PostgreSQL's USDT probes. Each probe hit costs a trap, 2 to 6 per statement; scripts/bench-overhead.sh --dblat-args --server-stages measures it", 0 },
-	{ "no-tls-probes", OPT_NO_TLS_PROBES, NULL, 0, "Leave libssl alone: encrypted connections are then timed per round trip, without statement text (the SSL_read/SSL_write uprobes cost two traps per call, measured by scripts/bench-overhead.sh)", 0 },
+	{ "tls-probes", OPT_TLS_PROBES, NULL, 0, "Read encrypted connections' statements from libssl (uprobes on SSL_read/SSL_write: two traps per call in every process using libssl, measured by scripts/bench-overhead.sh). Without it encrypted connections are timed per round trip, without statement text", 0 },
+	{ "no-tls-probes", OPT_NO_TLS_PROBES, NULL, 0, "Leave libssl alone (the default)", 0 },
 	{ "output", 'o', "FILE", 0, "record: write the recording here", 0 },
 	{ "verbose", 'v', NULL, 0, "Show libbpf's messages", 0 },
 	{},
@@ -140,6 +141,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *st)
 	case OPT_NO_TLS_PROBES:
 		env.no_tls_probes = true;
 		break;
+	case OPT_TLS_PROBES:
+		env.no_tls_probes = false;
+		break;
 	case 'o':
 		if (env.mode != MODE_RECORD)
 			argp_error(st, "-o goes with 'dblat record'");
@@ -155,7 +159,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *st)
 			argp_error(st, "record needs -o FILE");
 		if (env.mode == MODE_REPORT && !env.input)
 			argp_error(st, "report needs a recording FILE");
-		if (env.mode == MODE_REPORT && (env.npids || env.ncomms || env.duration || env.interval || env.server_stages || env.no_tls_probes))
+		if (env.mode == MODE_REPORT && (env.npids || env.ncomms || env.duration || env.interval || env.server_stages))
 			argp_error(st, "report takes no tracing options");
 		break;
 	default:

@@ -443,13 +443,12 @@ static int plain_start_ok(struct feed *fd, const uint8_t *data, uint32_t n, bool
 	uint32_t len;
 
 	*untyped = false;
-	if (fd->stream == DBLAT_STREAM_FE && n >= 8 && data[0] == 0) {
+	if (fd->stream == DBLAT_STREAM_FE && data[0] == 0) {
+		*untyped = true;
+		if (n < 8)
+			return -1;
 		len = be32(data);
-		if (len >= 8 && len <= MAX_STARTUP_LEN && startup_code(be32(data + 4))) {
-			*untyped = true;
-			return 1;
-		}
-		return 0;
+		return len >= 8 && len <= MAX_STARTUP_LEN && startup_code(be32(data + 4));
 	}
 	if (n < 5)
 		return -1;
@@ -459,6 +458,16 @@ static int plain_start_ok(struct feed *fd, const uint8_t *data, uint32_t n, bool
 	if ((uint64_t)len + 1 + 5 <= n && !header_ok(fd, (char)data[1 + len], be32(data + 2 + len), false))
 		return 0;
 	return 1;
+}
+
+int pg_plain_starts_message(int stream, const uint8_t *p, uint32_t n)
+{
+	struct feed fd = { .stream = stream };
+	bool untyped;
+
+	if (!p || !n || (stream != DBLAT_STREAM_FE && stream != DBLAT_STREAM_BE))
+		return n ? 0 : -1;
+	return plain_start_ok(&fd, p, n, &untyped);
 }
 
 /* The message in s is whole: hand it on; a StartupMessage ends the untyped phase. */
@@ -480,7 +489,7 @@ static int plain_feed(struct pg_framer *f, const struct dblat_event *ev, const u
 	struct feed fd = { .f = f, .ev = ev, .data = data, .cb = cb, .ctx = ctx };
 	struct pg_stream *s;
 	uint32_t n, pos = 0;
-	bool untyped;
+	bool untyped, fresh = false;
 
 	fd.stream = ev->stream;
 	fd.s = s = &f->s[fd.stream];
@@ -492,6 +501,7 @@ static int plain_feed(struct pg_framer *f, const struct dblat_event *ev, const u
 		f->s[!fd.stream].tls = true;
 		stream_clear(s);
 		s->synced = false;
+		fresh = true;
 	}
 	if ((ev->flags & DBLAT_F_RESYNC) && n && !s->in_msg && !s->hdr_have) {
 		int ok = plain_start_ok(&fd, data, n, &untyped);
@@ -502,7 +512,8 @@ static int plain_feed(struct pg_framer *f, const struct dblat_event *ev, const u
 				f->plain_dropped++;
 			goto done;
 		}
-		if (ok > 0) {
+		/* The first plaintext follows the handshake: a message starts there. */
+		if (ok > 0 || (fresh && !s->synced)) {
 			s->synced = true;
 			s->untyped = untyped;
 		}

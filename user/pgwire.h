@@ -83,6 +83,12 @@ int pg_framer_feed(struct pg_framer *f, const struct dblat_event *ev,
 		   const uint8_t *data, const struct dblat_tail_rec *recs,
 		   pg_msg_cb cb, void *ctx);
 
+/*
+ * Can plaintext of stream (DBLAT_STREAM_FE/BE) start a message at p[0]?
+ * 1 yes, 0 no, -1 too few bytes to tell.
+ */
+int pg_plain_starts_message(int stream, const uint8_t *p, uint32_t n);
+
 /* A byte range inside a message body. */
 struct pg_str {
 	const char *p;

@@ -201,6 +201,27 @@ static void json_requests(FILE *out, const struct summary *s)
 	fputs("\n],\n", out);
 }
 
+static void json_labels(FILE *out, const struct summary *s)
+{
+	uint32_t i;
+
+	fputs("\"backends\":[", out);
+	for (i = 0; i < s->nlabels; i++) {
+		const struct backend_label *l = &s->labels[i];
+
+		fputs(i ? ",\n {\"database\":" : "\n {\"database\":", out);
+		json_str(out, l->database);
+		fputs(",\"user\":", out);
+		json_str(out, l->user);
+		fputs(",\"application_name\":", out);
+		json_str(out, l->application_name);
+		fprintf(out, ",\"sessions\":%llu,\"calls\":%llu,\"errors\":%llu,\"time_us\":%.3f}",
+			(unsigned long long)l->sessions, (unsigned long long)l->calls,
+			(unsigned long long)l->errors, l->time_ns / 1e3);
+	}
+	fputs("\n],\n", out);
+}
+
 static void json_timeline(FILE *out, const struct summary *s)
 {
 	uint32_t i;
@@ -281,6 +302,7 @@ int report_json(const char *path, const struct summary *s)
 	free(v);
 	json_procs(out, s);
 	json_requests(out, s);
+	json_labels(out, s);
 	locks_json(out, s);
 	json_timeline(out, s);
 	fputs("}\n", out);

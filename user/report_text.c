@@ -4,6 +4,7 @@
 #include <string.h>
 #include "report.h"
 #include "fingerprint.h"
+#include "tls.h"
 
 static void fmt_us(char *buf, size_t n, double ns)
 {
@@ -96,6 +97,10 @@ void report_text(FILE *out, const struct summary *s, int width)
 	fprintf(out, "dblat: %.1f s traced, %llu events, %llu dropped, %llu connections\n",
 		s->duration_s, (unsigned long long)c->received, (unsigned long long)c->dropped,
 		(unsigned long long)c->conns_adopted);
+	if (c->conns_tls)
+		fprintf(out, "dblat: %llu connections were encrypted (TLS): %llu with statement text from the TLS probes, %llu timed per round trip only (\"%s\")\n",
+			(unsigned long long)c->conns_tls, (unsigned long long)c->conns_tls_plain,
+			(unsigned long long)c->conns_tls_timing, TLS_FP_TIMING);
 	if (c->dropped || c->lost_sync || c->tail_overflow)
 		fprintf(out, "dblat: WARNING: %llu events dropped, %llu framing losses, %llu oversized buffers: some statements are missing\n",
 			(unsigned long long)c->dropped, (unsigned long long)c->lost_sync,
@@ -122,6 +127,7 @@ void report_live(FILE *out, const struct summary *s, double interval_s, uint32_t
 		row(out, s, v[i], &v[i]->ival, v[i]->ival.count, 60);
 		shown++;
 	}
+	report_sessions(out, s);
 	fflush(out);
 	free(v);
 }

@@ -468,6 +468,7 @@ void session_msg(struct collector *c, struct conn *k, const struct pg_msg *m)
 			s->cancel = true;
 		} else if (su.code == PG_STARTUP_V3 && !s->startup_ns) {
 			s->startup_ns = m->ts_ns;
+			labels_startup(c, k, &su, m->ts_ns);
 			set_open(c, k, true, m->ts_ns);
 		}
 		return;

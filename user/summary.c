@@ -78,6 +78,7 @@ void summary_free(struct summary *s)
 		hist_free(&s->pools[i].proxy_wait);
 	}
 	free(s->pools);
+	free(s->labels);
 	free(s);
 }
 

@@ -162,6 +162,8 @@ struct summary {
 	uint32_t nroutes;
 	struct pool_stats *pools;
 	uint32_t npools;
+	struct backend_label *labels;
+	uint32_t nlabels;
 	struct server_waits locks;	/* --server-stages (locks.c) */
 };
 
@@ -194,6 +196,13 @@ struct pool_stats {
 	struct hist timed_out_wait;	/* requests answered 503/504 */
 	struct hist thread_gap;		/* a thread's previous statement done -> its next one sent */
 	struct hist proxy_wait;		/* a proxy (pgbouncer): client request read -> forwarded to a server */
+};
+
+/* Server sessions by what their StartupMessage said. */
+struct backend_label {
+	char database[64], user[64], application_name[64];
+	uint64_t sessions, calls, errors;
+	uint64_t time_ns;
 };
 
 struct timeline_event {

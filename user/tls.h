@@ -27,6 +27,7 @@ struct tls_conn {
 	uint8_t resp_type;	/* TLS content type the response began with */
 	uint64_t req_ts, resp_ts;
 	uint64_t resp_bytes;
+	uint64_t setup_start;	/* the request that carried the startup message */
 };
 
 /* DBLAT_EV_TLS_DATA: plaintext from the TLS probes. */
@@ -38,6 +39,8 @@ void tls_conn_end(struct collector *c, struct conn *k);
 /* Process tgid exited: forget its threads and SSL objects. */
 void tls_process_exit(struct collector *c, uint32_t tgid);
 void tls_free(struct collector *c);
+/* The fingerprint id of TLS_FP_TIMING. */
+uint32_t tls_timing_fp(struct collector *c);
 
 /* tls_timing.c */
 void tls_timing_on_cipher(struct collector *c, struct conn *k, const struct dblat_event *ev, const uint8_t *data);

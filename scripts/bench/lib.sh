@@ -156,6 +156,15 @@ checkpoint_timeout = 30min
 max_wal_size = 4GB
 logging_collector = off
 EOF
+		if [ "${BENCH_SSL:-0}" = 1 ]; then
+			# TLS workloads: a self-signed certificate, clients do not verify it.
+			[ -f "$data/server.key" ] || openssl req -new -x509 -days 7 -nodes -newkey rsa:2048 \
+				-subj "/CN=localhost" -keyout "$data/server.key" -out "$data/server.crt" \
+				>"$PG_DIR/openssl.log" 2>&1 || bdie "openssl could not make a certificate"
+			chown postgres: "$data/server.key" "$data/server.crt"
+			chmod 600 "$data/server.key"
+			printf "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n" >>"$PG_DIR/bench.conf"
+		fi
 		chown postgres: "$PG_DIR/bench.conf"
 		grep -q "^include = '$PG_DIR/bench.conf'" "$data/postgresql.conf" ||
 			echo "include = '$PG_DIR/bench.conf'" >>"$data/postgresql.conf"

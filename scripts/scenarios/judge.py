@@ -219,6 +219,10 @@ class Verdict:
         if d is None:
             return None
         sec = d.get(name)
+        if sec is None and name in ("sessions", "transactions"):
+            # dblat/1 keeps these per process: processes[].sessions / .transactions
+            sec = [dict(p[name], pid=p.get("pid"), side=p.get("side"), comm=p.get("comm"))
+                   for p in d.get("processes") or [] if isinstance(p.get(name), dict)]
         if sec in (None, [], {}):
             self.need(name)
             return None

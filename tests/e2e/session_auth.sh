@@ -42,7 +42,7 @@ USER[scram]=$SCRAM_USER
 USER[tls]=$TRUST_USER
 
 out="$TEST_TMP/dblat.json"
-dblat_start "$out" -p "$PG_PID" -c "${COMM[trust]}" -c "${COMM[md5]}" -c "${COMM[scram]}" -c "${COMM[tls]}"
+dblat_start "$out" -p "$PG_PID" -c "${COMM[trust]}" -c "${COMM[md5]}" -c "${COMM[scram]}" -c "${COMM[tls]}" --tls-probes
 log_from=$(($(stat -c %s "$PG_LOG") + 1))
 for ((i = 1; i <= N; i++)); do
 	for m in trust md5 scram; do
@@ -110,7 +110,9 @@ srv=".processes[] | select(.pid == $PG_PID and .side == \"server\")"
 check "server sessions opened == the clients' (all four names)" "$(jget "$out" "$srv | .sessions.opened")" \
 	"$(jq --arg a "${COMM[trust]}" --arg b "${COMM[md5]}" --arg c "${COMM[scram]}" --arg d "${COMM[tls]}" \
 		'[.processes[] | select(.side == "client" and (.comm == $a or .comm == $b or .comm == $c or .comm == $d)) | .sessions.opened] | add' "$out")"
-check "server auth.trust" "$(jget "$out" "$srv | .sessions.auth.trust")" "${LOG_AUTHZ[trust]}"
+# With the TLS probes, the encrypted sessions' (trust) authentication is seen in plaintext too.
+check "tls: client auth.trust (decrypted by the TLS probes)" "$(csum "${COMM[tls]}" .sessions.auth.trust)" "$tls_authz"
+check "server auth.trust" "$(jget "$out" "$srv | .sessions.auth.trust")" "$((LOG_AUTHZ[trust] + tls_authz))"
 check "server auth.md5" "$(jget "$out" "$srv | .sessions.auth.md5")" "$log_md5"
 check "server auth.scram-sha-256" "$(jget "$out" "$srv | .sessions.auth[\"scram-sha-256\"]")" "$log_scram"
 check "server auth_roundtrips" "$(jget "$out" "$srv | .sessions.auth_roundtrips")" $(((WANT_RT[md5] + WANT_RT[scram]) * N))

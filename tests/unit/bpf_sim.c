@@ -183,8 +183,13 @@ size_t bpf_sim_feed(struct bpf_sim *s, int stream, const uint8_t *buf, uint32_t 
 	memcpy(ev->comm, "sim", 4);
 
 	if (s->tls) {
+		/* The first bytes only: a TLS record header's content type. */
 		ev->flags = DBLAT_F_TLS;
-		return sizeof(*ev);
+		if (buf && outsz >= sizeof(*ev) + 8) {
+			ev->cap_len = len < 8 ? len : 8;
+			memcpy(ev + 1, buf, ev->cap_len);
+		}
+		return sizeof(*ev) + dblat_data_pad(ev->cap_len);
 	}
 	if (cap > len)
 		cap = len;

@@ -1782,3 +1782,271 @@ TEST(conv_truncated_and_lying_lengths)
 		ps_free(&cv.be);
 	}
 }
+
+/* ---- framer: plaintext of encrypted connections (DBLAT_F_PLAINTEXT) ---- */
+
+struct plain_ev {
+	struct dblat_event ev;
+	uint8_t data[DBLAT_TLS_CHUNK];
+};
+
+static struct plain_ev plain_buf;
+
+static void feed_plain(struct pg_framer *f, struct sink *k, int stream, const void *p, uint32_t n,
+		       uint16_t flags)
+{
+	struct dblat_event *ev = &plain_buf.ev;
+
+	memset(ev, 0, sizeof(*ev));
+	ev->kind = DBLAT_EV_DATA;
+	ev->stream = (uint8_t)stream;
+	ev->total_len = ev->cap_len = n;
+	ev->flags = DBLAT_F_PLAINTEXT | flags;
+	if (n)
+		memcpy(plain_buf.data, p, n);
+	CHECK_EQ_INT(pg_framer_feed(f, ev, plain_buf.data, NULL, on_msg, k), 0);
+}
+
+/* One SSL call of n bytes: records of at most DBLAT_TLS_CHUNK, the first marked. */
+static void feed_call(struct pg_framer *f, struct sink *k, int stream, const uint8_t *p, size_t n)
+{
+	size_t at = 0;
+
+	do {
+		size_t m = n - at < DBLAT_TLS_CHUNK ? n - at : DBLAT_TLS_CHUNK;
+
+		feed_plain(f, k, stream, p + at, (uint32_t)m, at ? 0 : DBLAT_F_RESYNC);
+		at += m;
+	} while (at < n);
+}
+
+/* s in calls of random sizes up to max_call bytes, cut anywhere. */
+static void feed_calls(struct pg_framer *f, struct sink *k, int stream, const struct pstream *s,
+		       uint32_t max_call)
+{
+	size_t off = 0;
+
+	while (off < s->b.n) {
+		size_t n = 1 + rnd_n(max_call);
+
+		if (n > s->b.n - off)
+			n = s->b.n - off;
+		feed_call(f, k, stream, s->b.p + off, n);
+		off += n;
+	}
+}
+
+/* Every message of s, whole, in order: plaintext leaves nothing to guess. */
+static void check_plain(const struct pstream *s, const struct sink *k, size_t first)
+{
+	size_t i;
+
+	CHECK_EQ_INT(k->n, s->nt - first);
+	for (i = 0; i < k->n && first + i < s->nt; i++) {
+		const struct truth *t = &s->t[first + i];
+		const struct pg_msg *m = &k->g[i].m;
+		uint32_t want = t->len < PG_BODY_MAX ? t->len : PG_BODY_MAX;
+
+		if (m->kind != t->kind || m->type != t->type || m->len != t->len || m->body_len != want ||
+		    m->count != 1 || m->truncated != (want < t->len) ||
+		    memcmp(got_body(k, i), s->b.p + t->body, want)) {
+			test_failed_checks++;
+			fprintf(stderr, "  message %zu: got kind %d type %c len %u body %u, want kind %d type %c len %u\n",
+				first + i, m->kind, m->type ? m->type : '0', m->len, m->body_len, t->kind,
+				t->type ? t->type : '0', t->len);
+			return;
+		}
+	}
+}
+
+TEST(plain_after_ciphertext_frames_whole_conversations)
+{
+	int i;
+
+	rng_state = 7001;
+	for (i = 0; i < 60; i++) {
+		struct conv cv;
+		struct pg_framer f;
+		struct sink kf = { 0 }, kb = { 0 };
+		struct evbuf e;
+		uint32_t max_call = i % 3 == 0 ? 8 : i % 3 == 1 ? 300 : 70000;
+		int before = test_failed_checks;
+
+		gen_conv(&cv, 1 + (int)rnd_n(2));
+		pg_framer_init(&f, false);
+		/* The handshake went by encrypted: the framer only learnt that. */
+		feed_ev(&f, mk_event(&e, DBLAT_STREAM_FE, "\x16\x03\x01\x01\x20", 293, 5, 0, DBLAT_F_TLS), &kf);
+		feed_ev(&f, mk_event(&e, DBLAT_STREAM_BE, "\x16\x03\x03\x00\x58", 93, 5, 0, DBLAT_F_TLS), &kb);
+		feed_calls(&f, &kf, DBLAT_STREAM_FE, &cv.fe, max_call);
+		feed_calls(&f, &kb, DBLAT_STREAM_BE, &cv.be, max_call);
+		check_plain(&cv.fe, &kf, 0);
+		check_plain(&cv.be, &kb, 0);
+		CHECK(f.s[0].plain && f.s[1].plain && f.s[0].tls && f.s[1].tls);
+		CHECK_EQ_INT(f.bad_headers, 0);
+		CHECK_EQ_INT(f.plain_dropped, 0);
+		if (test_failed_checks != before)
+			fprintf(stderr, "  conversation %d, calls up to %u bytes\n", i, max_call);
+		pg_framer_free(&f);
+		sink_free(&kf);
+		sink_free(&kb);
+		ps_free(&cv.fe);
+		ps_free(&cv.be);
+		if (test_failed_checks != before)
+			break;
+	}
+}
+
+TEST(plain_startup_then_typed_in_one_call)
+{
+	struct pg_framer f;
+	struct sink k = { 0 };
+	struct pstream s = { 0 };
+	struct pg_startup su;
+
+	m_begin_untyped(&s);
+	b_u32(&s.b, PG_STARTUP_V3);
+	b_str(&s.b, "user");
+	b_str(&s.b, "app");
+	b_u8(&s.b, 0);
+	m_end(&s);
+	m_begin(&s, 'Q');
+	b_str(&s.b, "SELECT 1");
+	m_end(&s);
+	pg_framer_init(&f, false);
+	feed_call(&f, &k, DBLAT_STREAM_FE, s.b.p, s.b.n);
+	check_plain(&s, &k, 0);
+	CHECK(!f.s[DBLAT_STREAM_FE].untyped);
+	if (k.n == 2) {
+		struct pg_msg m = k.g[0].m;
+
+		m.body = got_body(&k, 0);
+		CHECK_EQ_INT(pg_parse_startup(&m, &su), 0);
+		CHECK_EQ_INT(su.code, PG_STARTUP_V3);
+		CHECK_PGSTR(su.user, "app");
+	}
+	pg_framer_free(&f);
+	sink_free(&k);
+	ps_free(&s);
+}
+
+TEST(plain_waits_for_a_call_that_starts_a_message)
+{
+	struct pg_framer f;
+	struct sink k = { 0 };
+	struct pstream s = { 0 };
+	size_t first;
+
+	m_begin(&s, 'Q');
+	b_str(&s.b, "SELECT 'a long statement whose start we never saw'");
+	m_end(&s);
+	first = s.b.n;
+	m_begin(&s, 'Q');
+	b_str(&s.b, "SELECT 2");
+	m_end(&s);
+	pg_framer_init(&f, true);
+	/* A call's later record, then a call that begins mid-message: nothing to frame on. */
+	feed_plain(&f, &k, DBLAT_STREAM_FE, s.b.p + 10, 20, 0);
+	feed_plain(&f, &k, DBLAT_STREAM_FE, s.b.p + 30, (uint32_t)(first - 30), DBLAT_F_RESYNC);
+	CHECK_EQ_INT(k.n, 0);
+	feed_call(&f, &k, DBLAT_STREAM_FE, s.b.p + first, s.b.n - first);
+	check_plain(&s, &k, 1);
+	pg_framer_free(&f);
+	sink_free(&k);
+	ps_free(&s);
+}
+
+TEST(plain_drops_calls_that_are_not_the_stream)
+{
+	struct pg_framer f;
+	struct sink k = { 0 };
+	struct pstream s = { 0 };
+	static const char http[] = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+	static const char post[] = "POST /v1/orders HTTP/1.1\r\nHost: x\r\n\r\n";
+	size_t half;
+
+	m_begin(&s, 'Z');
+	b_u8(&s.b, 'I');
+	m_end(&s);
+	half = s.b.n;
+	be_rows(&s, 3);
+	be_ready(&s, 'I');
+	pg_framer_init(&f, true);
+	feed_call(&f, &k, DBLAT_STREAM_BE, s.b.p, half);
+	feed_call(&f, &k, DBLAT_STREAM_BE, (const uint8_t *)http, sizeof(http) - 1);
+	feed_call(&f, &k, DBLAT_STREAM_BE, s.b.p + half, s.b.n - half);
+	check_plain(&s, &k, 0);
+	CHECK_EQ_INT(f.plain_dropped, 1);
+	CHECK_EQ_INT(f.bad_headers, 0);
+	sink_free(&k);
+	memset(&k, 0, sizeof(k));
+	feed_call(&f, &k, DBLAT_STREAM_FE, (const uint8_t *)post, sizeof(post) - 1);
+	CHECK_EQ_INT(k.n, 0);
+	CHECK_EQ_INT(f.plain_dropped, 1);	/* the frontend was never in step: nothing to drop */
+	pg_framer_free(&f);
+	sink_free(&k);
+	ps_free(&s);
+}
+
+TEST(plain_lost_bytes_resync_at_a_later_call)
+{
+	struct pg_framer f;
+	struct sink k = { 0 };
+	struct pstream s = { 0 };
+	size_t a, b;
+
+	be_rows(&s, 2);
+	be_ready(&s, 'I');
+	a = s.b.n;
+	be_rows(&s, 40);
+	be_ready(&s, 'I');
+	b = s.b.n;
+	be_rows(&s, 1);
+	be_ready(&s, 'I');
+	pg_framer_init(&f, true);
+	feed_call(&f, &k, DBLAT_STREAM_BE, s.b.p, a);
+	/* The next call's bytes could not be read: only the loss is reported. */
+	feed_plain(&f, &k, DBLAT_STREAM_BE, NULL, 0, DBLAT_F_RESYNC | DBLAT_F_LOST);
+	CHECK(!f.s[DBLAT_STREAM_BE].synced);
+	/* Calls cut mid-message after it are skipped; one that starts a message resumes. */
+	feed_call(&f, &k, DBLAT_STREAM_BE, s.b.p + a + 3, b - a - 3);
+	feed_call(&f, &k, DBLAT_STREAM_BE, s.b.p + b, s.b.n - b);
+	{
+		size_t n1 = 0, i;
+
+		for (i = 0; i < s.nt && s.t[i].body < a; i++)
+			n1++;
+		CHECK_EQ_INT(k.n, n1 + (s.nt - (n1 + 40 + 3)));
+		if (k.n > n1)
+			CHECK_EQ_INT(k.g[n1].m.type, 'T');
+	}
+	pg_framer_free(&f);
+	sink_free(&k);
+	ps_free(&s);
+}
+
+TEST(plain_large_messages_keep_their_length)
+{
+	struct pg_framer f;
+	struct sink k = { 0 };
+	struct pstream s = { 0 };
+	size_t i;
+
+	m_begin(&s, 'd');
+	for (i = 0; i < 3 * PG_BODY_MAX + 17; i++)
+		b_u8(&s.b, (uint8_t)i);
+	m_end(&s);
+	m_begin(&s, 'c');
+	m_end(&s);
+	m_begin(&s, 'Q');
+	b_str(&s.b, "SELECT 1");
+	m_end(&s);
+	pg_framer_init(&f, true);
+	/* One SSL_write of it all: several records. */
+	feed_call(&f, &k, DBLAT_STREAM_FE, s.b.p, s.b.n);
+	check_plain(&s, &k, 0);
+	if (k.n)
+		CHECK(k.g[0].m.truncated);
+	pg_framer_free(&f);
+	sink_free(&k);
+	ps_free(&s);
+}
