@@ -181,30 +181,6 @@ out:
 	return found;
 }
 
-/* Is this postmaster traced (-p on it or an ancestor, -c postgres, or no filter)? */
-static bool targeted(struct bpf_object *wire, const struct tracer_opts *o, pid_t pm)
-{
-	struct bpf_map *targets = bpf_object__find_map_by_name(wire, "targets");
-	struct bpf_map *comms = bpf_object__find_map_by_name(wire, "target_comms");
-	char path[64], key[DBLAT_COMM_LEN] = {};
-	__u32 k = pm;
-	__u8 v;
-	FILE *f;
-
-	if (!o->npids && !o->ncomms)
-		return true;
-	if (targets && !bpf_map_lookup_elem(bpf_map__fd(targets), &k, &v) && v != DBLAT_TARGET_NO)
-		return true;
-	snprintf(path, sizeof(path), "/proc/%d/comm", pm);
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	if (fgets(key, sizeof(key), f))
-		key[strcspn(key, "\n")] = 0;
-	fclose(f);
-	return comms && !bpf_map_lookup_elem(bpf_map__fd(comms), key, &v);
-}
-
 /* The executables of the targeted postmasters, each once. */
 static int find_binaries(struct bpf_object *wire, const struct tracer_opts *o, struct binary *out, int max)
 {
@@ -217,7 +193,7 @@ static int find_binaries(struct bpf_object *wire, const struct tracer_opts *o, s
 		struct stat st;
 		ssize_t len;
 
-		if (!targeted(wire, o, pms[i]))
+		if (!tracer_targeted(wire, o, pms[i]))
 			continue;
 		snprintf(link, sizeof(link), "/proc/%d/exe", pms[i]);
 		if (stat(link, &st))

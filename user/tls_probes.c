@@ -66,30 +66,6 @@ static bool lib_add(struct lib *libs, int *n, const char *path)
 	return true;
 }
 
-/* Is pid traced (-p on it or an ancestor, -c on its name, or no filter)? */
-static bool targeted(struct bpf_object *wire, const struct tracer_opts *o, pid_t pid)
-{
-	struct bpf_map *targets = bpf_object__find_map_by_name(wire, "targets");
-	struct bpf_map *comms = bpf_object__find_map_by_name(wire, "target_comms");
-	char path[64], key[DBLAT_COMM_LEN] = {};
-	__u32 k = pid;
-	__u8 v;
-	FILE *f;
-
-	if (!o->npids && !o->ncomms)
-		return true;
-	if (targets && !bpf_map_lookup_elem(bpf_map__fd(targets), &k, &v) && v != DBLAT_TARGET_NO)
-		return true;
-	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	if (fgets(key, sizeof(key), f))
-		key[strcspn(key, "\n")] = 0;
-	fclose(f);
-	return comms && !bpf_map_lookup_elem(bpf_map__fd(comms), key, &v);
-}
-
 /* "libssl.so" followed by nothing or a version. */
 static bool is_libssl(const char *path)
 {
@@ -137,7 +113,7 @@ static int find_libs(struct bpf_object *wire, const struct tracer_opts *o, struc
 	while ((de = readdir(d)) && n < MAX_LIBS) {
 		pid_t pid = atoi(de->d_name);
 
-		if (pid <= 0 || pid == getpid() || !targeted(wire, o, pid))
+		if (pid <= 0 || pid == getpid() || !tracer_targeted(wire, o, pid))
 			continue;
 		libs_of(pid, libs, &n);
 	}

@@ -79,19 +79,27 @@ static int ensure_tracefs(void)
 	return 0;
 }
 
-static bool targeted(const struct tracer_opts *o, pid_t pid)
+bool tracer_targeted(struct bpf_object *wire, const struct tracer_opts *o, pid_t pid)
 {
-	int i;
+	struct bpf_map *targets = bpf_object__find_map_by_name(wire, "targets");
+	struct bpf_map *comms = bpf_object__find_map_by_name(wire, "target_comms");
+	char path[64], key[DBLAT_COMM_LEN] = {};
+	__u32 k = pid;
+	__u8 v;
+	FILE *f;
 
 	if (!o->npids && !o->ncomms)
 		return true;
-	for (i = 0; i < o->ncomms; i++)
-		if (!strcmp(o->comms[i], "postgres"))
-			return true;
-	for (i = 0; i < o->npids; i++)
-		if (o->pids[i] == pid)
-			return true;
-	return false;
+	if (targets && !bpf_map_lookup_elem(bpf_map__fd(targets), &k, &v) && v != DBLAT_TARGET_NO)
+		return true;
+	snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	if (fgets(key, sizeof(key), f))
+		key[strcspn(key, "\n")] = 0;
+	fclose(f);
+	return comms && !bpf_map_lookup_elem(bpf_map__fd(comms), key, &v);
 }
 
 /* Backends joined mid-session can still name their prepared statements. */
@@ -105,7 +113,7 @@ static void resolve_servers(struct tracer *t, const struct tracer_opts *o)
 		char why[256];
 		__u32 k = pms[i];
 
-		if (!targeted(o, pms[i]))
+		if (!tracer_targeted(t->skel->obj, o, pms[i]))
 			continue;
 		if (pgserver_resolve(pms[i], &be, why, sizeof(why))) {
 			if (o->verbose)

@@ -24,6 +24,10 @@ struct tracer_opts {
 
 typedef int (*tracer_event_fn)(void *ctx, void *data, size_t size);
 
+struct bpf_object;
+/* Is pid traced: -p on it or an ancestor, -c on its name, or no filter at all? */
+bool tracer_targeted(struct bpf_object *wire, const struct tracer_opts *o, pid_t pid);
+
 /* Returns NULL with a message on stderr. */
 struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void *ctx);
 int tracer_poll(struct tracer *t, int timeout_ms);	/* consumes everything ready */
