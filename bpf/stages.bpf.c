@@ -13,42 +13,9 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/usdt.bpf.h>
 #include "dblat.h"
+#include "shared.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-const volatile bool filter_targets = false;	/* trace only tgids in `targets` */
-const volatile __u64 wakeup_bytes = 1 << 20;	/* wake the consumer past this backlog */
-
-/* The next four maps are the wire object's, shared by user space (reuse_fd). */
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 << 20);
-} events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, DBLAT_STAT_NR);
-	__type(key, __u32);
-	__type(value, __u64);
-} stats SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u32);
-	__type(value, __u8);
-} targets SEC(".maps");
-
-struct comm_key {
-	char comm[DBLAT_COMM_LEN];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 64);
-	__type(key, struct comm_key);
-	__type(value, __u8);
-} target_comms SEC(".maps");
 
 /* What one backend has open. Backends are single-threaded: a task is a backend. */
 struct backend {
@@ -81,31 +48,6 @@ struct stage_rec {
 #define LOCKTAG_RELATION_EXTEND 1
 #define LOCKTAG_PAGE 3
 #define LOCKTAG_TUPLE 4
-
-static __always_inline void stat_inc(__u32 idx)
-{
-	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
-
-	if (v)
-		*v += 1;
-}
-
-/* The same decision, and the same cache, as the wire programs'. */
-static __always_inline bool is_target(__u32 tgid)
-{
-	struct comm_key ck = {};
-	__u8 *t, v;
-
-	if (!filter_targets)
-		return true;
-	t = bpf_map_lookup_elem(&targets, &tgid);
-	if (t)
-		return *t != DBLAT_TARGET_NO;
-	bpf_get_current_comm(ck.comm, sizeof(ck.comm));
-	v = bpf_map_lookup_elem(&target_comms, &ck) ? DBLAT_TARGET_COMM : DBLAT_TARGET_NO;
-	bpf_map_update_elem(&targets, &tgid, &v, BPF_NOEXIST);
-	return v != DBLAT_TARGET_NO;
-}
 
 static __always_inline struct backend *backend(void)
 {

@@ -24,24 +24,12 @@
 #include <bpf/bpf_tracing.h>
 #include "dblat.h"
 #include "wire.bpf.h"
+#include "shared.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-const volatile __u64 wakeup_bytes = 1 << 20;	/* wake the consumer past this backlog */
 
-/* The next three maps are the wire object's, shared by user space (reuse_fd). */
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 << 20);
-} events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, DBLAT_STAT_NR);
-	__type(key, __u32);
-	__type(value, __u64);
-} stats SEC(".maps");
-
+/* Shared with the wire object like the maps of shared.bpf.h. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
@@ -98,25 +86,6 @@ struct {
 
 #define MAX_CHUNKS 64	/* 1 MiB of one call; the rest is reported missing */
 #define MAX_CALL (1u << 30)
-
-static __always_inline void stat_inc(__u32 idx)
-{
-	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
-
-	if (v)
-		*v += 1;
-}
-
-static __always_inline void emit(void *data, __u64 size)
-{
-	__u64 fl = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > wakeup_bytes ?
-		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-
-	if (bpf_ringbuf_output(&events, data, size, fl))
-		stat_inc(DBLAT_STAT_DROPS);
-	else
-		stat_inc(DBLAT_STAT_EVENTS);
-}
 
 static __always_inline int enter(void *ssl, const void *buf, __u64 num, void *nout, __u8 dir, __u8 ex)
 {

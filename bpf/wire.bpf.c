@@ -16,14 +16,12 @@
 #include <bpf/bpf_endian.h>
 #include "dblat.h"
 #include "wire.bpf.h"
+#include "shared.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-const volatile bool filter_targets = false;	/* trace only tgids in `targets` */
-const volatile __u32 self_tgid = 0;
 const volatile __u32 cap_fe = 4096;		/* bytes copied of frontend buffers */
 const volatile __u32 cap_be = 512;		/* bytes copied of backend buffers */
-const volatile __u64 wakeup_bytes = 1 << 20;	/* wake the consumer past this backlog */
 
 __u64 next_conn_id = 1;
 
@@ -42,25 +40,6 @@ struct {
 	__type(key, __u64);
 	__type(value, __u8);
 } ignored SEC(".maps");
-
-/* tgid -> enum dblat_target; filled by user space (-p) and on fork. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32);
-	__type(value, __u8);
-} targets SEC(".maps");
-
-struct comm_key {
-	char comm[DBLAT_COMM_LEN];
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 64);
-	__type(key, struct comm_key);
-	__type(value, __u8);
-} target_comms SEC(".maps");
 
 /* tgids with entries in conns: their exit cleans up and is reported. */
 struct {
@@ -99,18 +78,6 @@ struct {
 	__type(value, struct dblat_be_entry);
 } be_entries SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 << 20);	/* resized by user space */
-} events SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, DBLAT_STAT_NR);
-	__type(key, __u32);
-	__type(value, __u64);
-} stats SEC(".maps");
-
 #define DATA_AREA (2 * DBLAT_CAP_MAX)	/* slack lets masked offsets + sizes stay in bounds */
 #define DATA_MASK (DATA_AREA - 1)
 #define REC_AREA (DBLAT_TAIL_RECS * sizeof(struct dblat_tail_rec))
@@ -128,48 +95,7 @@ struct {
 	__type(value, struct scratch);
 } scratch_map SEC(".maps");
 
-static __always_inline void stat_inc(__u32 idx)
-{
-	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
-
-	if (v)
-		*v += 1;
-}
-
-static __always_inline __u64 rb_flags(void)
-{
-	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > wakeup_bytes ?
-		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
-}
-
-static __always_inline void emit(void *data, __u64 size)
-{
-	if (bpf_ringbuf_output(&events, data, size, rb_flags()))
-		stat_inc(DBLAT_STAT_DROPS);
-	else
-		stat_inc(DBLAT_STAT_EVENTS);
-}
-
 /* ---- who is traced ---- */
-
-static __always_inline bool is_target(__u32 tgid)
-{
-	__u8 *t, v;
-	struct comm_key ck = {};
-
-	if (tgid == self_tgid)
-		return false;
-	if (!filter_targets)
-		return true;
-	t = bpf_map_lookup_elem(&targets, &tgid);
-	if (t)
-		return *t != DBLAT_TARGET_NO;
-	/* First sight of this tgid: decide by comm once, cache the answer. */
-	bpf_get_current_comm(ck.comm, sizeof(ck.comm));
-	v = bpf_map_lookup_elem(&target_comms, &ck) ? DBLAT_TARGET_COMM : DBLAT_TARGET_NO;
-	bpf_map_update_elem(&targets, &tgid, &v, BPF_NOEXIST);
-	return v != DBLAT_TARGET_NO;
-}
 
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(dbl_fork, struct task_struct *parent, struct task_struct *child)

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * What every dblat BPF object has in common: the ring buffer, the counters
+ * and the target maps. The wire object owns them; the stage and TLS objects
+ * declare the same maps and user space points them at the wire object's
+ * (bpf_map__reuse_fd), so events interleave in one ring and are counted once.
+ */
+#ifndef DBLAT_SHARED_BPF_H
+#define DBLAT_SHARED_BPF_H
+
+const volatile bool filter_targets = false;	/* trace only tgids in `targets` */
+const volatile __u32 self_tgid = 0;
+const volatile __u64 wakeup_bytes = 1 << 20;	/* wake the consumer past this backlog */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 16 << 20);	/* resized by user space */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DBLAT_STAT_NR);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* tgid -> enum dblat_target; filled by user space (-p) and on fork. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);
+	__type(value, __u8);
+} targets SEC(".maps");
+
+struct comm_key {
+	char comm[DBLAT_COMM_LEN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, struct comm_key);
+	__type(value, __u8);
+} target_comms SEC(".maps");
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+/* Events go out without wake-ups (user space polls on a timer) unless a backlog builds. */
+static __always_inline __u64 rb_flags(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > wakeup_bytes ?
+		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void emit(void *data, __u64 size)
+{
+	if (bpf_ringbuf_output(&events, data, size, rb_flags()))
+		stat_inc(DBLAT_STAT_DROPS);
+	else
+		stat_inc(DBLAT_STAT_EVENTS);
+}
+
+static __always_inline bool is_target(__u32 tgid)
+{
+	__u8 *t, v;
+	struct comm_key ck = {};
+
+	if (tgid == self_tgid)
+		return false;
+	if (!filter_targets)
+		return true;
+	t = bpf_map_lookup_elem(&targets, &tgid);
+	if (t)
+		return *t != DBLAT_TARGET_NO;
+	/* First sight of this tgid: decide by comm once, cache the answer. */
+	bpf_get_current_comm(ck.comm, sizeof(ck.comm));
+	v = bpf_map_lookup_elem(&target_comms, &ck) ? DBLAT_TARGET_COMM : DBLAT_TARGET_NO;
+	bpf_map_update_elem(&targets, &tgid, &v, BPF_NOEXIST);
+	return v != DBLAT_TARGET_NO;
+}
+
+#endif
