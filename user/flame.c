@@ -50,11 +50,17 @@ static uint64_t ns_to_us(uint64_t ns)
 	return (ns + 500) / 1000;
 }
 
+static bool inside_server(int k)
+{
+	return k != STAGE_QUEUE && k != STAGE_SERVER && k != STAGE_REPLY;
+}
+
 static int statement(struct flame *f, const struct summary *s, const struct stmt_stats *st)
 {
 	char root[DBLAT_COMM_LEN + 8], *comm, *text;
-	const char *fr[4];
-	uint64_t total = ns_to_us(st->lat.sum), stage_ns = 0, stage_us[STAGE_N], sum_us = 0;
+	const char *fr[5];
+	uint64_t total = ns_to_us(st->lat.sum), stage_ns = 0, stage_us[STAGE_N] = {}, sum_us = 0;
+	bool nest;
 	int k, err = -1;
 
 	comm = text_clean(st->comm, true);
@@ -71,9 +77,18 @@ static int statement(struct flame *f, const struct summary *s, const struct stmt
 	fr[0] = root;
 	fr[1] = stmt_phase_name(stmt_class_of(s, st));
 	fr[2] = text;
+	/*
+	 * queue, server and reply split the client's time; the backend's own
+	 * stages (parse ... buffer reads) happen inside "server" and nest under
+	 * it when it is there.
+	 */
+	nest = st->stage[STAGE_SERVER].count > 0;
 	for (k = 0; k < STAGE_N; k++)
-		stage_ns += st->stage[k].sum;
+		if (!nest || !inside_server(k))
+			stage_ns += st->stage[k].sum;
 	for (k = 0; k < STAGE_N; k++) {
+		if (nest && inside_server(k))
+			continue;
 		if (stage_ns > st->lat.sum)
 			stage_us[k] = (uint64_t)((unsigned __int128)st->stage[k].sum * total / stage_ns);
 		else
@@ -81,9 +96,28 @@ static int statement(struct flame *f, const struct summary *s, const struct stmt
 		sum_us += stage_us[k];
 	}
 	for (k = 0; k < STAGE_N; k++) {
-		if (!st->stage[k].count)
+		if (!st->stage[k].count || (nest && inside_server(k)))
 			continue;
 		fr[3] = stage_name(k);
+		if (nest && k == STAGE_SERVER) {
+			uint64_t in_us = 0, w;
+			int j;
+
+			for (j = 0; j < STAGE_N; j++) {
+				if (!inside_server(j) || !st->stage[j].count)
+					continue;
+				w = st->stage[j].sum / 1000;
+				if (in_us + w > stage_us[k])
+					w = stage_us[k] - in_us;
+				in_us += w;
+				fr[4] = stage_name(j);
+				if (push(f, fr, 5, w, 0))
+					goto out;
+			}
+			if (push(f, fr, 4, stage_us[k] - in_us, 0))
+				goto out;
+			continue;
+		}
 		if (push(f, fr, 4, stage_us[k], 0))
 			goto out;
 	}

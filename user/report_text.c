@@ -18,6 +18,22 @@ static void fmt_us(char *buf, size_t n, double ns)
 		snprintf(buf, n, "%.2fs", us / 1e6);
 }
 
+/* Where the mean went, for statements whose stages were measured: "queue 12us server 80us ...". */
+static void stage_split(FILE *out, const struct stmt_stats *st)
+{
+	char v[16];
+	int k, any = 0;
+
+	for (k = 0; k < STAGE_N; k++) {
+		if (!st->stage[k].count)
+			continue;
+		fmt_us(v, sizeof(v), hist_mean(&st->stage[k]));
+		fprintf(out, "%s%s %s", any++ ? "  " : "       mean split: ", stage_name(k), v);
+	}
+	if (any)
+		fputc('\n', out);
+}
+
 static void row(FILE *out, const struct summary *s, const struct stmt_stats *st,
 		const struct hist *h, uint64_t calls, int width)
 {
@@ -33,6 +49,7 @@ static void row(FILE *out, const struct summary *s, const struct stmt_stats *st,
 		side_name(st->side), st->comm, (unsigned long long)calls,
 		(unsigned long long)st->errors, mean, p50, p99, max, tot,
 		width, q, (int)strlen(q) > width ? "..." : "");
+	stage_split(out, st);
 }
 
 static void header(FILE *out)

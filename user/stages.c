@@ -77,6 +77,12 @@ void stages_on_event(struct collector *c, const struct dblat_event *ev, size_t s
 	case DBLAT_STAGE_LOCK_WAIT:
 		slot = STAGE_LOCK_WAIT;
 		break;
+	case DBLAT_STAGE_LWLOCK_WAIT:
+		slot = STAGE_LWLOCK_WAIT;
+		break;
+	case DBLAT_STAGE_BUFFER_READ:
+		slot = STAGE_BUFFER_READ;
+		break;
 	default:
 		return;
 	}

@@ -344,7 +344,7 @@ const char *auth_method_name(int m)
 const char *stage_name(int st)
 {
 	static const char *const n[STAGE_N] = { "queue", "server", "parse", "plan", "execute", "lock_wait",
-						"reply" };
+						"reply", "lwlock_wait", "buffer_read" };
 
 	return st >= 0 && st < STAGE_N ? n[st] : "?";
 }

@@ -28,6 +28,8 @@ enum stage {
 	STAGE_EXECUTE,
 	STAGE_LOCK_WAIT,
 	STAGE_REPLY,		/* backend send -> client read */
+	STAGE_LWLOCK_WAIT,	/* inside the server: waits for PostgreSQL's internal locks */
+	STAGE_BUFFER_READ,	/* inside the server: reads that missed shared buffers */
 	STAGE_N,
 };
 
