@@ -598,8 +598,18 @@ void session_end(struct collector *c, struct conn *k, uint64_t ts, bool eof)
 /* End of the run: close the books on what is still open. */
 void session_finish(struct collector *c, uint64_t ts)
 {
-	uint32_t i;
+	uint32_t i, j;
 
-	for (i = 0; i < c->sum->nprocs; i++)
-		occupancy_tick(c->sum->procs[i], ts);
+	for (i = 0; i < c->sum->nprocs; i++) {
+		struct proc_stats *p = c->sum->procs[i];
+		char detail[64];
+
+		occupancy_tick(p, ts);
+		/* Outages go on the timeline too, so latency can be laid against them. */
+		for (j = 0; j < p->noutages; j++) {
+			snprintf(detail, sizeof(detail), "%s %u: %llu failures", p->comm, p->tgid,
+				 (unsigned long long)p->outages[j].failures);
+			summary_timeline_add(c->sum, p->outages[j].start_ns, p->outages[j].end_ns, "outage", detail);
+		}
+	}
 }
