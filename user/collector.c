@@ -353,7 +353,6 @@ static void complete(struct collector *c, struct conn *k, struct pending *p, uin
 	}
 	memset(k->stage_acc, 0, sizeof(k->stage_acc));
 	memset(k->stage_carry, 0, sizeof(k->stage_carry));
-	k->stage_seen = false;
 	if (k->role == DBLAT_ROLE_SERVER) {
 		/* The backend said what it ran: name the statement from now on. */
 		if (d.fp == c->fp_unknown_stmt && k->has_activity) {

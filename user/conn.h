@@ -82,7 +82,6 @@ struct conn {
 	char last_unknown[64];	/* the last statement name bound without its Parse */
 	uint64_t stage_acc[STAGE_N];	/* stages with no pending message to own them (stages.c) */
 	uint64_t stage_carry[STAGE_N];	/* parse and plan of answered Parse/Bind, for their Execute */
-	bool stage_seen;
 	struct conn *backend_next;	/* chain of collector.by_backend */
 	void *http;			/* HTTP server connection state (http.c) */
 	uint32_t label;			/* 1 + index in summary labels (server side), 0: none */

@@ -89,7 +89,6 @@ void stages_on_event(struct collector *c, const struct dblat_event *ev, size_t s
 	k = collector_backend_conn(c, ev->tgid);
 	if (!k)
 		return;
-	k->stage_seen = true;
 	p = owner(k, slot);
 	if (p)
 		p->stage[slot] += dur;
