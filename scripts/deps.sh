@@ -12,7 +12,7 @@ PKGS=(
   python3 python3-asyncpg python3-sqlalchemy python3-fastapi uvicorn
   python3-psycopg2 wrk pgbouncer
   # inspection and the comparison tracer
-  bpftrace iproute2 procps strace jq time curl openssl
+  bpftrace iproute2 procps strace jq time curl openssl bc
   # export checks: flame graph and HTML pages in a headless browser, pprof decoding
   chromium protobuf-compiler
 )
