@@ -314,8 +314,8 @@ void collector_record(struct collector *c, struct conn *k, const struct done_cal
 	struct stmt_stats *st;
 	int i;
 
-	summary_add_call(c->sum, &call);
-	if (stages && (st = summary_stmt(c->sum, call.fp, call.side, call.comm)))
+	st = summary_add_call(c->sum, &call);
+	if (stages && st)
 		for (i = 0; i < STAGE_N; i++)
 			if (stages[i] != UINT64_MAX)
 				hist_add(&st->stage[i], stages[i]);

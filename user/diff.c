@@ -360,28 +360,13 @@ static int write_json(const char *path, struct summary *const s[2], const struct
 
 static int write_svg(const char *path, const struct flame f[2])
 {
-	struct fnode *root = ftree_new("all");
 	struct svg_opts o = { .title = "dblat diff: B against A", .weight = dx.weight, .diff = true };
 	char sub[512];
-	FILE *out;
 
 	snprintf(sub, sizeof(sub), "A %s, B %s; width: B's %s; red slower, blue faster", dx.path[0], dx.path[1],
 		 dx.weight == FLAME_CALLS ? "calls" : "wall time");
 	o.subtitle = sub;
-	if (!root || ftree_add_flame(root, &f[0], 0) || ftree_add_flame(root, &f[1], 1)) {
-		ftree_free(root);
-		fprintf(stderr, "dblat: cannot write %s: out of memory\n", path);
-		return -1;
-	}
-	ftree_sort(root);
-	out = export_open(path);
-	if (!out) {
-		ftree_free(root);
-		return -1;
-	}
-	flame_svg(out, root, &o);
-	ftree_free(root);
-	return export_close(out, path);
+	return flame_svg_write(path, f, 2, &o);
 }
 
 int diff_main(int argc, char **argv)

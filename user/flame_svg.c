@@ -223,12 +223,15 @@ void flame_svg(FILE *out, const struct fnode *root, const struct svg_opts *o)
 	fputs("]]></script>\n</svg>\n", out);
 }
 
-int flame_svg_file(const char *path, const struct flame *f, const struct svg_opts *o)
+int flame_svg_write(const char *path, const struct flame *f, int n, const struct svg_opts *o)
 {
 	struct fnode *root = ftree_new("all");
 	FILE *out;
+	int i, err = !root;
 
-	if (!root || ftree_add_flame(root, f, 0)) {
+	for (i = 0; !err && i < n; i++)
+		err = ftree_add_flame(root, &f[i], i);
+	if (err) {
 		ftree_free(root);
 		fprintf(stderr, "dblat: cannot write %s: out of memory\n", path);
 		return -1;
@@ -242,4 +245,9 @@ int flame_svg_file(const char *path, const struct flame *f, const struct svg_opt
 	flame_svg(out, root, o);
 	ftree_free(root);
 	return export_close(out, path);
+}
+
+int flame_svg_file(const char *path, const struct flame *f, const struct svg_opts *o)
+{
+	return flame_svg_write(path, f, 1, o);
 }

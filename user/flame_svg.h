@@ -25,6 +25,8 @@ void flame_svg(FILE *out, const struct fnode *root, const struct svg_opts *o);
 
 /* The flame graph of one profile, written to path; 0 or -1 (reported). */
 int flame_svg_file(const char *path, const struct flame *f, const struct svg_opts *o);
+/* n flames into one tree (flame i gives the tree's value i: A and B of a diff). */
+int flame_svg_write(const char *path, const struct flame *f, int n, const struct svg_opts *o);
 
 extern const char flame_svg_script[];
 

@@ -198,12 +198,12 @@ static void add_state(struct stmt_stats *st, const char *code)
 	st->nstates++;
 }
 
-void summary_add_call(struct summary *s, const struct call *c)
+struct stmt_stats *summary_add_call(struct summary *s, const struct call *c)
 {
 	struct stmt_stats *st = summary_stmt(s, c->fp, c->side, c->comm);
 
 	if (!st)
-		return;
+		return NULL;
 	st->calls++;
 	st->encrypted_calls += c->encrypted;
 	st->rows += c->rows;
@@ -214,6 +214,7 @@ void summary_add_call(struct summary *s, const struct call *c)
 		st->errors++;
 		add_state(st, c->sqlstate && *c->sqlstate ? c->sqlstate : "?????");
 	}
+	return st;
 }
 
 static int by_total(const void *a, const void *b)

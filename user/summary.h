@@ -240,7 +240,8 @@ struct call {
 	const char *sqlstate;	/* may be NULL or "" */
 	bool encrypted;		/* made on a TLS connection */
 };
-void summary_add_call(struct summary *s, const struct call *c);
+/* Counts the call; returns its statement's entry (NULL when out of memory). */
+struct stmt_stats *summary_add_call(struct summary *s, const struct call *c);
 
 struct stmt_stats *summary_stmt(struct summary *s, uint32_t fp, uint8_t side, const char *comm);
 
