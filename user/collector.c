@@ -18,6 +18,11 @@ struct collector *collector_new(struct summary *sum, collector_reject_fn reject,
 	c->reject = reject;
 	c->reject_ctx = ctx;
 	c->fp_unknown_stmt = summary_intern(sum, "<prepared statement: Parse not seen>", 36);
+	c->rb = reqbind_new(sum);
+	if (!c->rb) {
+		free(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -64,6 +69,7 @@ static void conn_free(struct conn *k)
 	names_free(&k->portals);
 	free(k->q);
 	free(k->tls);
+	free(k->bag);
 	free(k);
 }
 
@@ -82,6 +88,7 @@ void collector_free(struct collector *c)
 			conn_free(k);
 		}
 	tls_free(c);
+	reqbind_free(c->rb);
 	free(c);
 }
 
@@ -107,6 +114,7 @@ static void conn_end(struct collector *c, struct conn **pp, struct conn *k, uint
 	labels_end(c, k, ts);
 	tls_conn_end(c, k);
 	join_conn_end(c, k);
+	http_period_over(c, k);
 	backend_unindex(c, k);
 	session_end(c, k, ts, false);
 	*pp = k->next;
@@ -288,6 +296,9 @@ static void q_push(struct collector *c, struct conn *k, char type, uint32_t fp, 
 	p->fp = fp;
 	p->ts = ts;
 	p->batch_ts = k->batch_ts;
+	p->tid = c->cur_tid;
+	p->period = k->period;
+	p->checkout_ts = k->checkout_ts;
 }
 
 static uint32_t fingerprint(struct collector *c, const struct pg_str *sql)
@@ -332,6 +343,8 @@ void collector_record(struct collector *c, struct conn *k, const struct done_cal
 	labels_call(c, k, call.lat_ns, d->error);
 	if (d->fp < c->sum->nfps && c->sum->fps[d->fp]->cls == STMT_RESET)
 		k->checked_out = false;
+	if (call.side == SIDE_CLIENT && st)
+		http_call_done(c, k, d, st);
 }
 
 static void complete(struct collector *c, struct conn *k, struct pending *p, uint64_t ts)
@@ -342,6 +355,9 @@ static void complete(struct collector *c, struct conn *k, struct pending *p, uin
 		.end = ts,
 		.rows = p->rows,
 		.error = p->error,
+		.tid = p->tid,
+		.period = p->period,
+		.checkout_ts = p->checkout_ts,
 	};
 
 	memcpy(d.sqlstate, p->sqlstate, sizeof(d.sqlstate));
@@ -565,6 +581,8 @@ static void on_backend(struct collector *c, struct conn *k, const struct pg_msg 
 				complete(c, k, p, m->ts_ns);
 			q_pop(k);
 		}
+		if (!k->checked_out && k->role == DBLAT_ROLE_CLIENT)
+			http_period_maybe_over(c, k);
 		break;
 	default:	/* R S K N A t G H W c d v: no request to settle */
 		break;
@@ -720,6 +738,9 @@ void collector_finish(struct collector *c, uint64_t ts)
 				join_conn_end(c, k);
 			else if (k->role == DBLAT_ROLE_HTTP)
 				http_conn_end(c, k);
+	for (i = 0; i < CONN_HASH; i++)
+		for (k = c->hash[i]; k; k = k->next)
+			http_period_over(c, k);
 	http_finish(c);
 	session_finish(c, ts);
 }

@@ -11,6 +11,7 @@
 #include "http.h"
 #include "labels.h"
 #include "tls.h"
+#include "reqbind.h"
 
 #define CONN_HASH 4096
 #define MAX_PENDING 4096
@@ -27,6 +28,9 @@ struct pending {
 	char sqlstate[6];
 	char stmt[64];		/* statement name, when its Parse was not seen */
 	uint64_t stage[STAGE_N];	/* server stages the backend reported for this message */
+	uint32_t tid;		/* the thread that sent it */
+	uint32_t period;	/* client: the checkout period it was sent in */
+	uint64_t checkout_ts;	/* ... and when that period began */
 };
 
 /* A request a proxy process (pgbouncer) read from one of its clients. */
@@ -45,6 +49,8 @@ struct done_call {
 	bool error;
 	char sqlstate[6];
 	uint64_t stage[STAGE_N];	/* server stages measured in the backend; UINT64_MAX: not measured */
+	uint32_t tid, period;	/* as in struct pending */
+	uint64_t checkout_ts;
 };
 
 #define JOIN_MAX 64	/* calls a client waits for its server side before it is counted alone */
@@ -88,6 +94,9 @@ struct conn {
 	uint32_t backup_event;		/* 1 + index of its timeline mark, for dump/backup sessions */
 	struct tls_conn *tls;		/* encrypted: what tls.c knows of it */
 	bool checked_out;		/* taken from its pool: a statement since the last return */
+	uint32_t period;		/* checkout periods so far */
+	uint64_t checkout_ts;		/* the current one began */
+	struct rb_period *bag;		/* statements of the period being recorded (reqbind.c) */
 	bool has_activity;
 	struct conn *next;
 };
@@ -104,6 +113,7 @@ struct collector {
 	struct conn *by_backend[CONN_HASH];	/* server connections by backend tgid */
 	void *tls;				/* threads and SSL objects of encrypted connections (tls.c) */
 	uint32_t cur_tid;			/* thread of the event being decoded */
+	struct reqbind *rb;			/* statements to HTTP requests */
 	struct proxy_arrival *proxy;		/* requests a proxy read and has not forwarded yet */
 	uint32_t proxy_head, proxy_len;
 	struct {

@@ -55,24 +55,45 @@ static bool inside_server(int k)
 	return k != STAGE_QUEUE && k != STAGE_SERVER && k != STAGE_REPLY;
 }
 
+/*
+ * A statement's own stacks carry the calls not bound to a request (those
+ * are drawn under their request); its stages are scaled to that share.
+ */
+static uint64_t unbound_share(const struct stmt_stats *st, uint64_t ns)
+{
+	uint64_t own = st->lat.sum > st->bound_ns ? st->lat.sum - st->bound_ns : 0;
+
+	if (!st->bound_ns || !st->lat.sum)
+		return ns;
+	return (uint64_t)((unsigned __int128)ns * own / st->lat.sum);
+}
+
+static char *statement_frame(const struct summary *s, const struct stmt_stats *st)
+{
+	char *text = text_clean(summary_fp_text(s, st->fp), true);
+
+	if (text && !*text) {
+		free(text);
+		text = strdup("(empty statement)");
+	}
+	return text;
+}
+
 static int statement(struct flame *f, const struct summary *s, const struct stmt_stats *st)
 {
 	char root[DBLAT_COMM_LEN + 8], *comm, *text;
 	const char *fr[5];
-	uint64_t total = ns_to_us(st->lat.sum), stage_ns = 0, stage_us[STAGE_N] = {}, sum_us = 0;
+	uint64_t lat_ns = unbound_share(st, st->lat.sum), total = ns_to_us(lat_ns);
+	uint64_t stage_ns = 0, stage_us[STAGE_N] = {}, sum_us = 0, sum_ns[STAGE_N];
 	bool nest;
 	int k, err = -1;
 
 	comm = text_clean(st->comm, true);
-	text = text_clean(summary_fp_text(s, st->fp), true);
+	text = statement_frame(s, st);
 	if (!comm || !text)
 		goto out;
-	if (!*text) {
-		free(text);
-		text = strdup("(empty statement)");
-		if (!text)
-			goto out;
-	}
+	for (k = 0; k < STAGE_N; k++)
+		sum_ns[k] = unbound_share(st, st->stage[k].sum);
 	snprintf(root, sizeof(root), "%s:%s", side_name(st->side), comm);
 	fr[0] = root;
 	fr[1] = stmt_phase_name(stmt_class_of(s, st));
@@ -85,14 +106,14 @@ static int statement(struct flame *f, const struct summary *s, const struct stmt
 	nest = st->stage[STAGE_SERVER].count > 0;
 	for (k = 0; k < STAGE_N; k++)
 		if (!nest || !inside_server(k))
-			stage_ns += st->stage[k].sum;
+			stage_ns += sum_ns[k];
 	for (k = 0; k < STAGE_N; k++) {
 		if (nest && inside_server(k))
 			continue;
-		if (stage_ns > st->lat.sum)
-			stage_us[k] = (uint64_t)((unsigned __int128)st->stage[k].sum * total / stage_ns);
+		if (stage_ns > lat_ns)
+			stage_us[k] = (uint64_t)((unsigned __int128)sum_ns[k] * total / stage_ns);
 		else
-			stage_us[k] = st->stage[k].sum / 1000;
+			stage_us[k] = sum_ns[k] / 1000;
 		sum_us += stage_us[k];
 	}
 	for (k = 0; k < STAGE_N; k++) {
@@ -106,7 +127,7 @@ static int statement(struct flame *f, const struct summary *s, const struct stmt
 			for (j = 0; j < STAGE_N; j++) {
 				if (!inside_server(j) || !st->stage[j].count)
 					continue;
-				w = st->stage[j].sum / 1000;
+				w = sum_ns[j] / 1000;
 				if (in_us + w > stage_us[k])
 					w = stage_us[k] - in_us;
 				in_us += w;
@@ -121,12 +142,58 @@ static int statement(struct flame *f, const struct summary *s, const struct stmt
 		if (push(f, fr, 4, stage_us[k], 0))
 			goto out;
 	}
-	if (push(f, fr, 3, total > sum_us ? total - sum_us : 0, st->calls))
+	if (push(f, fr, 3, total > sum_us ? total - sum_us : 0, st->calls - st->bound_calls))
 		goto out;
 	err = 0;
 out:
 	free(comm);
 	free(text);
+	return err;
+}
+
+/* server:comm ; METHOD route ; pool wait | phase ; statement | app */
+static int request(struct flame *f, const struct summary *s, const struct route_stats *r)
+{
+	char root[DBLAT_COMM_LEN + 8], name[sizeof(r->method) + sizeof(r->route) + 1];
+	char *comm = text_clean(r->comm, true), *route;
+	const char *fr[4];
+	uint64_t n = 0;
+	uint32_t i;
+	int m, err = -1;
+
+	for (m = 0; m < BIND_N; m++)
+		n += r->attributed[m];
+	snprintf(name, sizeof(name), "%s %s", r->method, r->route);
+	route = text_clean(name, true);
+	if (!comm || !route)
+		goto out;
+	snprintf(root, sizeof(root), "%s:%s", side_name(SIDE_SERVER), comm);
+	fr[0] = root;
+	fr[1] = route;
+	fr[2] = FLAME_POOL_WAIT;
+	if (n && push(f, fr, 3, ns_to_us(r->pool_wait.sum), 0))
+		goto out;
+	for (i = 0; i < r->nper_stmt; i++) {
+		const struct route_stmt *rs = &r->per_stmt[i];
+		char *text = statement_frame(s, rs->st);
+		int e;
+
+		if (!text)
+			goto out;
+		fr[2] = stmt_phase_name(stmt_class_of(s, rs->st));
+		fr[3] = text;
+		e = push(f, fr, 4, ns_to_us(rs->ns), rs->calls);
+		free(text);
+		if (e)
+			goto out;
+	}
+	fr[2] = FLAME_APP;
+	if (n && push(f, fr, 3, ns_to_us(r->app.sum), n))
+		goto out;
+	err = 0;
+out:
+	free(comm);
+	free(route);
 	return err;
 }
 
@@ -190,6 +257,8 @@ int flame_from_summary(struct flame *f, const struct summary *s)
 
 	for (i = 0; i < s->nstmts && !err; i++)
 		err = statement(f, s, s->stmts[i]);
+	for (i = 0; i < s->nroutes && !err; i++)
+		err = request(f, s, &s->routes[i]);
 	g = proc_groups(s, &ng);
 	if (!g && s->nprocs)
 		err = -1;

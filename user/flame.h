@@ -6,6 +6,12 @@
  *   side:comm ; phase ; statement fingerprint [; stage]
  *   side:comm ; session setup ; connect|tls|startup|auth|init
  *   side:comm ; idle in transaction
+ *   server:comm ; METHOD route ; pool wait | app | phase ; statement fingerprint
+ *
+ * The last is the request layer of a traced HTTP server: the statements
+ * bound to its requests (reqbind.c) move there from their client stacks, so
+ * a request frame is as wide as its requests' time, pool wait and the rest
+ * ("app") included.
  *
  * A statement with stage measurements gets one stack per stage and one for
  * its own (self) time, which add up to its total exactly: self is the total
@@ -21,6 +27,8 @@
 
 #define FLAME_SESSION_SETUP "session setup"
 #define FLAME_IDLE_IN_TXN "idle in transaction"
+#define FLAME_POOL_WAIT "pool wait"
+#define FLAME_APP "app"
 
 enum flame_weight { FLAME_WALL_US = 0, FLAME_CALLS };
 

@@ -7,14 +7,11 @@
  * with the last write before the next request (or the close): keep-alive
  * and pipelining both keep that order on one connection.
  *
- * Pool wait in an event-loop app (one thread serves every request) cannot be
- * read off one connection. It is derived: a checkout is the first statement
- * a PostgreSQL connection of the process sends after the pool got it back
- * (its transaction ended, or a reset statement ran); requests that were
- * answered 503/504 never checked out. The k-th remaining arrival is paired
- * with the k-th checkout. The mean is exact whenever every request in the
- * window completed; percentiles are approximate, because a pool does not
- * hand connections over strictly first come, first served.
+ * Which request each statement belongs to, and the pool wait of event-loop
+ * apps, are worked out in reqbind.c; this file feeds it: requests and their
+ * response writes, each client statement, and the periods a pooled
+ * connection spends checked out (from the first statement after the pool
+ * got it back, its transaction ended or a reset ran, to that return).
  *
  * In a thread-per-request client the wait is on the thread itself: the time
  * between a thread's previous statement completing and its next one being
@@ -30,12 +27,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include "conn.h"
 #include "http.h"
+#include "fingerprint.h"
 
 #define MAX_PENDING_REQ 64
 
 struct http_req {
+	uint64_t handle;	/* in reqbind */
 	uint64_t arrival;
 	uint64_t last_send;
 	uint32_t route;		/* index in summary routes */
@@ -46,39 +46,6 @@ struct http_conn {
 	struct http_req q[MAX_PENDING_REQ];
 	uint32_t head, len;
 };
-
-static void series_push(uint64_t **v, uint32_t *n, uint32_t *cap, uint64_t x)
-{
-	if (*n == *cap) {
-		uint32_t nc = *cap ? 2 * *cap : 1024;
-		uint64_t *nv = realloc(*v, nc * sizeof(*nv));
-
-		if (!nv)
-			return;
-		*v = nv;
-		*cap = nc;
-	}
-	(*v)[(*n)++] = x;
-}
-
-static struct pool_stats *pool_of(struct summary *s, uint32_t tgid, const char *comm)
-{
-	uint32_t i;
-	struct pool_stats *p;
-
-	for (i = 0; i < s->npools; i++)
-		if (s->pools[i].tgid == tgid)
-			return &s->pools[i];
-	p = realloc(s->pools, (s->npools + 1) * sizeof(*p));
-	if (!p)
-		return NULL;
-	s->pools = p;
-	p = &p[s->npools++];
-	memset(p, 0, sizeof(*p));
-	p->tgid = tgid;
-	snprintf(p->comm, sizeof(p->comm), "%s", comm);
-	return p;
-}
 
 /* Numbers, hex ids and UUIDs in a path become :id, so routes aggregate. */
 static void route_template(const char *p, size_t n, char *out, size_t outsz)
@@ -144,8 +111,10 @@ static void finish_req(struct collector *c, struct conn *k, struct http_req *q)
 	struct pool_stats *p;
 	uint32_t i;
 
-	if (q->route >= s->nroutes || !q->last_send)
+	if (q->route >= s->nroutes || !q->last_send) {
+		reqbind_done(c->rb, k->tgid, q->handle);
 		return;
+	}
 	r = &s->routes[q->route];
 	r->count++;
 	hist_add(&r->lat, q->last_send > q->arrival ? q->last_send - q->arrival : 0);
@@ -156,15 +125,14 @@ static void finish_req(struct collector *c, struct conn *k, struct http_req *q)
 		r->status[r->nstatus++].code = q->status;
 	if (i < ROUTE_STATUS_MAX)
 		r->status[i].n++;
-	p = pool_of(s, k->tgid, k->comm);
+	reqbind_done(c->rb, k->tgid, q->handle);
+	p = summary_pool(s, k->tgid, k->comm);
 	if (!p)
 		return;
 	p->requests++;
 	if (q->status == 503 || q->status == 504) {
 		p->timed_out++;
 		hist_add(&p->timed_out_wait, q->last_send - q->arrival);
-	} else {
-		series_push(&p->arrivals, &p->narrivals, &p->cap_arrivals, q->arrival);
 	}
 }
 
@@ -175,7 +143,8 @@ static struct http_conn *hc_of(struct conn *k)
 	return k->http;
 }
 
-static void on_request(struct collector *c, struct conn *k, const char *d, size_t n, uint64_t ts)
+static void on_request(struct collector *c, struct conn *k, const char *d, size_t n, uint64_t ts,
+		       uint32_t tid)
 {
 	struct http_conn *h = hc_of(k);
 	const char *sp, *sp2, *end = d + n;
@@ -202,6 +171,8 @@ static void on_request(struct collector *c, struct conn *k, const char *d, size_
 			memset(q, 0, sizeof(*q));
 			q->arrival = ts;
 			q->route = route_id(c->sum, k->tgid, k->comm, method, tmpl);
+			if (q->route != UINT32_MAX)
+				q->handle = reqbind_arrival(c->rb, k->tgid, k->comm, k->id, tid, q->route, ts);
 		}
 		/* A pipelined request follows the blank line that ends the headers. */
 		sp = memmem(sp2, end - sp2, "\r\n\r\n", 4);
@@ -240,7 +211,7 @@ void http_on_event(struct collector *c, struct conn *k, const struct dblat_event
 		if (!ev->cap_len)
 			return;
 		settle(c, k);
-		on_request(c, k, d, ev->cap_len, ev->ts_ns);
+		on_request(c, k, d, ev->cap_len, ev->ts_ns, ev->tid);
 		return;
 	}
 	h = hc_of(k);
@@ -256,6 +227,7 @@ void http_on_event(struct collector *c, struct conn *k, const struct dblat_event
 				if (!q->status)
 					q->status = 1;
 				q->last_send = ev->ts_ns;
+				reqbind_response(c->rb, k->tgid, q->handle, ev->tid, ev->ts_ns, q->status);
 				break;
 			}
 		}
@@ -273,6 +245,7 @@ void http_on_event(struct collector *c, struct conn *k, const struct dblat_event
 
 		if (q->status) {
 			q->last_send = ev->ts_ns;
+			reqbind_response(c->rb, k->tgid, q->handle, ev->tid, ev->ts_ns, 0);
 			break;
 		}
 	}
@@ -285,6 +258,8 @@ void http_conn_end(struct collector *c, struct conn *k)
 	while (h && h->len) {
 		if (h->q[h->head].status)
 			finish_req(c, k, &h->q[h->head]);
+		else
+			reqbind_done(c->rb, k->tgid, h->q[h->head].handle);
 		h->head = (h->head + 1) % MAX_PENDING_REQ;
 		h->len--;
 	}
@@ -294,42 +269,82 @@ void http_conn_end(struct collector *c, struct conn *k)
 
 void http_checkout(struct collector *c, struct conn *k, uint64_t ts)
 {
-	struct pool_stats *p = pool_of(c->sum, k->tgid, k->comm);
-
-	if (p)
-		series_push(&p->checkouts, &p->ncheckouts, &p->cap_checkouts, ts);
+	(void)c;
+	if (!++k->period)
+		k->period = 1;
+	k->checkout_ts = ts;
 }
 
-static int cmp_u64(const void *a, const void *b)
+/* ROLLBACK (not to a savepoint) and reset statements hand a pooled connection back. */
+static bool hands_back(const struct summary *s, const struct stmt_stats *st)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	const char *t;
 
-	return x < y ? -1 : x > y;
+	if (st->fp >= s->nfps)
+		return false;
+	if (s->fps[st->fp]->cls == STMT_RESET)
+		return true;
+	t = s->fps[st->fp]->text;
+	return !strncasecmp(t, "ROLLBACK", 8) && strncasecmp(t, "ROLLBACK TO", 11);
 }
 
-/* Pair the k-th arrival with the k-th checkout of the same process. */
+/* Is a statement of the period still on its way (queued, or waiting for its server half)? */
+static bool period_in_flight(const struct conn *k, uint32_t period)
+{
+	uint32_t i;
+
+	for (i = 0; i < k->done_len; i++)
+		if (k->done[(k->done_head + i) % JOIN_MAX].period == period)
+			return true;
+	for (i = 0; i < k->qlen; i++)
+		if (k->q[(k->qhead + i) % k->qcap].period == period)
+			return true;
+	return false;
+}
+
+void http_period_over(struct collector *c, struct conn *k)
+{
+	if (!k->bag || !k->bag->id)
+		return;
+	reqbind_period(c->rb, k->tgid, k->bag);
+	k->bag->id = 0;
+	k->bag->n = k->bag->overflow = 0;
+}
+
+void http_period_maybe_over(struct collector *c, struct conn *k)
+{
+	if (k->bag && k->bag->id && (k->bag->id != k->period || !k->checked_out) &&
+	    !period_in_flight(k, k->bag->id))
+		http_period_over(c, k);
+}
+
+void http_call_done(struct collector *c, struct conn *k, const struct done_call *d, struct stmt_stats *st)
+{
+	struct rb_stmt x = { st, d->start, d->end, hands_back(c->sum, st) };
+	struct rb_period *b;
+
+	reqbind_thread_call(c->rb, k->tgid, d->tid, &x);
+	if (!d->period || !reqbind_serves_http(c->rb, k->tgid))
+		return;
+	if (k->bag && k->bag->id && k->bag->id != d->period)
+		http_period_over(c, k);
+	if (!k->bag && !(k->bag = calloc(1, sizeof(*k->bag))))
+		return;
+	b = k->bag;
+	if (!b->id) {
+		b->id = d->period;
+		b->checkout_ts = d->checkout_ts;
+	}
+	if (b->n < RB_PERIOD_STMTS)
+		b->v[b->n++] = x;
+	else
+		b->overflow++;
+	http_period_maybe_over(c, k);
+}
+
 void http_finish(struct collector *c)
 {
-	struct summary *s = c->sum;
-	uint32_t i, j;
-
-	for (i = 0; i < s->npools; i++) {
-		struct pool_stats *p = &s->pools[i];
-		uint32_t n, a = 0, b = 0;
-
-		if (!p->narrivals || !p->ncheckouts)
-			continue;
-		qsort(p->arrivals, p->narrivals, sizeof(uint64_t), cmp_u64);
-		qsort(p->checkouts, p->ncheckouts, sizeof(uint64_t), cmp_u64);
-		/* Checkouts before the first traced arrival belong to requests we never saw. */
-		while (b < p->ncheckouts && p->checkouts[b] < p->arrivals[0])
-			b++;
-		n = p->narrivals < p->ncheckouts - b ? p->narrivals : p->ncheckouts - b;
-		hist_reset(&p->wait);
-		for (j = 0; j < n; j++, a++, b++)
-			hist_add(&p->wait, p->checkouts[b] > p->arrivals[a] ? p->checkouts[b] - p->arrivals[a] : 0);
-		p->paired = n;
-	}
+	reqbind_finish(c->rb);
 }
 
 static uint32_t thread_slot(uint64_t key)
@@ -354,7 +369,7 @@ void http_thread_start(struct collector *c, struct conn *k, uint32_t tid, uint64
 
 	if (c->threads[i].key != key || !c->threads[i].done || ts < c->threads[i].done)
 		return;
-	p = pool_of(c->sum, k->tgid, k->comm);
+	p = summary_pool(c->sum, k->tgid, k->comm);
 	if (p)
 		hist_add(&p->thread_gap, ts - c->threads[i].done);
 	c->threads[i].done = 0;
@@ -389,7 +404,7 @@ void http_proxy_out(struct collector *c, struct conn *k, uint32_t fp, uint64_t t
 
 		if (a->tgid != k->tgid || a->fp != fp || a->ts > ts)
 			continue;
-		p = pool_of(c->sum, k->tgid, k->comm);
+		p = summary_pool(c->sum, k->tgid, k->comm);
 		if (p)
 			hist_add(&p->proxy_wait, ts - a->ts);
 		/* Close the gap: move the entries before it up by one. */

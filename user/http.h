@@ -9,11 +9,19 @@
 
 struct collector;
 struct conn;
+struct done_call;
+struct stmt_stats;
 
 void http_on_event(struct collector *c, struct conn *k, const struct dblat_event *ev, size_t size);
 void http_conn_end(struct collector *c, struct conn *k);
 /* A PostgreSQL client connection of the process was taken from its pool at ts. */
 void http_checkout(struct collector *c, struct conn *k, uint64_t ts);
+/* A client statement of k was recorded as st. */
+void http_call_done(struct collector *c, struct conn *k, const struct done_call *d, struct stmt_stats *st);
+/* k may have gone back to its pool: its period ends once its last statement is in. */
+void http_period_maybe_over(struct collector *c, struct conn *k);
+/* k closed or the run ended: whatever its period holds is all it will hold. */
+void http_period_over(struct collector *c, struct conn *k);
 /* A client thread started a statement (start) or finished one (done). */
 void http_thread_start(struct collector *c, struct conn *k, uint32_t tid, uint64_t ts);
 void http_thread_done(struct collector *c, struct conn *k, uint32_t tid, uint64_t ts);

@@ -151,27 +151,118 @@ static void json_procs(FILE *out, const struct summary *s)
 	fputs("\n],\n", out);
 }
 
+/* A histogram of counts (not ns), e.g. statements per request. */
+static void counts(FILE *out, const struct hist *h)
+{
+	fprintf(out, "{\"mean\":%.3f,\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"max\":%llu}", hist_mean(h),
+		(unsigned long long)hist_quantile(h, 0.5), (unsigned long long)hist_quantile(h, 0.9),
+		(unsigned long long)hist_quantile(h, 0.99), (unsigned long long)h->max);
+}
+
+/* How many requests got database work bound, and by which method. */
+static void attributed(FILE *out, const struct route_stats *r)
+{
+	uint64_t n = 0;
+	int m;
+
+	for (m = 0; m < BIND_N; m++)
+		n += r->attributed[m];
+	fprintf(out, ",\"attributed\":{\"count\":%llu", (unsigned long long)n);
+	for (m = 0; m < BIND_N; m++)
+		if (m != BIND_EXACT_PROXY)
+			fprintf(out, ",\"%s\":%llu", bind_method_name(m), (unsigned long long)r->attributed[m]);
+	fputc('}', out);
+}
+
+static void json_route(FILE *out, const struct summary *s, const struct route_stats *r)
+{
+	uint32_t j;
+
+	fprintf(out, "{\"pid\":%u,\"comm\":", r->tgid);
+	json_str(out, r->comm);
+	fputs(",\"method\":", out);
+	json_str(out, r->method);
+	fputs(",\"route\":", out);
+	json_str(out, r->route);
+	fprintf(out, ",\"count\":%llu,\"status\":{", (unsigned long long)r->count);
+	for (j = 0; j < r->nstatus; j++)
+		fprintf(out, "%s\"%u\":%llu", j ? "," : "", r->status[j].code,
+			(unsigned long long)r->status[j].n);
+	fputs("},\"latency_us\":", out);
+	latency(out, &r->lat);
+	attributed(out, r);
+	fputs(",\"db_us\":", out);
+	latency(out, &r->db);
+	fputs(",\"statements_per_request\":", out);
+	counts(out, &r->stmts);
+	fputs(",\"pool_wait_us\":", out);
+	latency(out, &r->pool_wait);
+	fputs(",\"app_us\":", out);
+	latency(out, &r->app);
+	fputs(",\"statements\":[", out);
+	for (j = 0; j < r->nper_stmt; j++) {
+		const struct route_stmt *rs = &r->per_stmt[j];
+		const char *q = summary_fp_text(s, rs->st->fp);
+
+		fputs(j ? ",{\"query\":" : "{\"query\":", out);
+		json_str(out, q);
+		fprintf(out, ",\"class\":\"%s\",\"calls\":%llu,\"time_us\":%.3f}", dblat_class_name(dblat_classify(q)),
+			(unsigned long long)rs->calls, rs->ns / 1e3);
+	}
+	fputs("]}", out);
+}
+
+static double saturated_s(const struct summary *s, uint32_t tgid)
+{
+	uint32_t i;
+
+	for (i = 0; i < s->nprocs; i++)
+		if (s->procs[i]->tgid == tgid && s->procs[i]->side == SIDE_CLIENT)
+			return ns_s(s->procs[i]->saturated_ns);
+	return 0;
+}
+
+static void json_pool(FILE *out, const struct summary *s, const struct pool_stats *p)
+{
+	uint64_t paired = 0;
+	int m;
+
+	for (m = 0; m < BIND_N; m++)
+		paired += p->waits[m];
+	fprintf(out, "{\"pid\":%u,\"comm\":", p->tgid);
+	json_str(out, p->comm);
+	fprintf(out, ",\"method\":\"%s\",\"event_loop\":%s", bind_method_name(pool_method(p)),
+		p->event_loop ? "true" : "false");
+	fputs(",\"thread_gap_us\":", out);
+	latency(out, &p->thread_gap);
+	fputs(",\"proxy_wait_us\":", out);
+	latency(out, &p->proxy_wait);
+	fprintf(out, ",\"requests\":%llu,\"checkouts\":%llu,\"paired\":%llu,\"wait_methods\":{",
+		(unsigned long long)p->requests, (unsigned long long)p->checkouts, (unsigned long long)paired);
+	fprintf(out, "\"%s\":%llu,\"%s\":%llu}", bind_method_name(BIND_DERIVED_ANCHORED),
+		(unsigned long long)p->waits[BIND_DERIVED_ANCHORED], bind_method_name(BIND_DERIVED_FIFO),
+		(unsigned long long)p->waits[BIND_DERIVED_FIFO]);
+	fprintf(out, ",\"unmatched\":%llu,\"given_up\":%llu,\"timed_out\":%llu,\"saturated_s\":%.3f,",
+		(unsigned long long)p->unmatched, (unsigned long long)p->given_up,
+		(unsigned long long)p->timed_out, saturated_s(s, p->tgid));
+	fprintf(out, "\"wait_us\":{\"count\":%llu,", (unsigned long long)p->wait.count);
+	fprintf(out, "\"mean\":%.3f,\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f},",
+		hist_mean(&p->wait) / 1e3, hist_quantile(&p->wait, 0.5) / 1e3,
+		hist_quantile(&p->wait, 0.9) / 1e3, hist_quantile(&p->wait, 0.99) / 1e3,
+		p->wait.max / 1e3);
+	fputs("\"timed_out_wait_us\":", out);
+	latency(out, &p->timed_out_wait);
+	fputc('}', out);
+}
+
 static void json_requests(FILE *out, const struct summary *s)
 {
 	uint32_t i, j;
 
 	fputs("\"requests\":[", out);
 	for (i = 0; i < s->nroutes; i++) {
-		const struct route_stats *r = &s->routes[i];
-
-		fprintf(out, "%s\n {\"pid\":%u,\"comm\":", i ? "," : "", r->tgid);
-		json_str(out, r->comm);
-		fputs(",\"method\":", out);
-		json_str(out, r->method);
-		fputs(",\"route\":", out);
-		json_str(out, r->route);
-		fprintf(out, ",\"count\":%llu,\"status\":{", (unsigned long long)r->count);
-		for (j = 0; j < r->nstatus; j++)
-			fprintf(out, "%s\"%u\":%llu", j ? "," : "", r->status[j].code,
-				(unsigned long long)r->status[j].n);
-		fputs("},\"latency_us\":", out);
-		latency(out, &r->lat);
-		fputc('}', out);
+		fputs(i ? ",\n " : "\n ", out);
+		json_route(out, s, &s->routes[i]);
 	}
 	fputs("\n],\n\"pool\":[", out);
 	for (i = 0, j = 0; i < s->npools; i++) {
@@ -179,24 +270,8 @@ static void json_requests(FILE *out, const struct summary *s)
 
 		if (!p->requests && !p->thread_gap.count && !p->proxy_wait.count)
 			continue;
-		fprintf(out, "%s\n {\"pid\":%u,\"comm\":", j++ ? "," : "", p->tgid);
-		json_str(out, p->comm);
-		fputs(",\"thread_gap_us\":", out);
-		latency(out, &p->thread_gap);
-		fputs(",\"proxy_wait_us\":", out);
-		latency(out, &p->proxy_wait);
-		fprintf(out, ",\"method\":\"%s\",\"requests\":%llu,\"checkouts\":%u,\"paired\":%u,\"timed_out\":%llu,",
-			p->requests ? "derived" : p->proxy_wait.count ? "proxy" : "thread_gap",
-			(unsigned long long)p->requests, p->ncheckouts, p->paired,
-			(unsigned long long)p->timed_out);
-		fprintf(out, "\"wait_us\":{\"count\":%llu,", (unsigned long long)p->wait.count);
-		fprintf(out, "\"mean\":%.3f,\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f},",
-			hist_mean(&p->wait) / 1e3, hist_quantile(&p->wait, 0.5) / 1e3,
-			hist_quantile(&p->wait, 0.9) / 1e3, hist_quantile(&p->wait, 0.99) / 1e3,
-			p->wait.max / 1e3);
-		fputs("\"timed_out_wait_us\":", out);
-		latency(out, &p->timed_out_wait);
-		fputc('}', out);
+		fputs(j++ ? ",\n " : "\n ", out);
+		json_pool(out, s, p);
 	}
 	fputs("\n],\n", out);
 }

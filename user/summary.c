@@ -66,12 +66,18 @@ void summary_free(struct summary *s)
 		hist_free(&s->series[i].lat);
 	free(s->series);
 	free(s->timeline);
-	for (i = 0; i < s->nroutes; i++)
-		hist_free(&s->routes[i].lat);
+	for (i = 0; i < s->nroutes; i++) {
+		struct route_stats *r = &s->routes[i];
+
+		hist_free(&r->lat);
+		hist_free(&r->db);
+		hist_free(&r->stmts);
+		hist_free(&r->pool_wait);
+		hist_free(&r->app);
+		free(r->per_stmt);
+	}
 	free(s->routes);
 	for (i = 0; i < s->npools; i++) {
-		free(s->pools[i].arrivals);
-		free(s->pools[i].checkouts);
 		hist_free(&s->pools[i].wait);
 		hist_free(&s->pools[i].timed_out_wait);
 		hist_free(&s->pools[i].thread_gap);
@@ -348,4 +354,45 @@ const char *stage_name(int st)
 						"reply", "lwlock_wait", "buffer_read" };
 
 	return st >= 0 && st < STAGE_N ? n[st] : "?";
+}
+
+const char *bind_method_name(int m)
+{
+	static const char *const n[BIND_N] = {
+		[BIND_EXACT_THREAD] = "exact-thread",
+		[BIND_EXACT_PROXY] = "exact-proxy",
+		[BIND_DERIVED_ANCHORED] = "derived-anchored",
+		[BIND_DERIVED_FIFO] = "derived-fifo",
+	};
+
+	return m >= 0 && m < BIND_N ? n[m] : "?";
+}
+
+struct pool_stats *summary_pool(struct summary *s, uint32_t tgid, const char *comm)
+{
+	uint32_t i;
+	struct pool_stats *p;
+
+	for (i = 0; i < s->npools; i++)
+		if (s->pools[i].tgid == tgid)
+			return &s->pools[i];
+	p = realloc(s->pools, (s->npools + 1) * sizeof(*p));
+	if (!p)
+		return NULL;
+	s->pools = p;
+	p = &p[s->npools++];
+	memset(p, 0, sizeof(*p));
+	p->tgid = tgid;
+	snprintf(p->comm, sizeof(p->comm), "%s", comm);
+	return p;
+}
+
+int pool_method(const struct pool_stats *p)
+{
+	if (p->proxy_wait.count)
+		return BIND_EXACT_PROXY;
+	if (!p->event_loop && p->thread_gap.count)
+		return BIND_EXACT_THREAD;
+	return p->waits[BIND_DERIVED_FIFO] > p->waits[BIND_DERIVED_ANCHORED] ? BIND_DERIVED_FIFO
+									   : BIND_DERIVED_ANCHORED;
 }

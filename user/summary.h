@@ -46,6 +46,7 @@ struct stmt_stats {
 	struct sqlstate_count *states;
 	uint32_t nstates;
 	struct hist stage[STAGE_N];	/* empty unless measured */
+	uint64_t bound_calls, bound_ns;	/* client calls bound to an HTTP request (see reqbind.c) */
 	struct stmt_stats *next;	/* hash chain */
 };
 
@@ -171,6 +172,21 @@ struct summary {
 
 #define ROUTE_STATUS_MAX 16
 
+/* How a request's database work, or a pool wait, was bound to its request. */
+enum bind_method {
+	BIND_EXACT_THREAD = 0,	/* the thread that read the request sent the statements */
+	BIND_EXACT_PROXY,	/* a proxy's own queue: request read -> forwarded */
+	BIND_DERIVED_ANCHORED,	/* a checkout period matched to the response written at its end */
+	BIND_DERIVED_FIFO,	/* no anchor: the k-th unmatched arrival with the k-th checkout */
+	BIND_N,
+};
+
+/* A statement's share of one route's requests. */
+struct route_stmt {
+	struct stmt_stats *st;	/* the client statement (its fingerprint and class) */
+	uint64_t calls, ns;
+};
+
 /* HTTP requests of one server process, by method and path template. */
 struct route_stats {
 	uint32_t tgid;
@@ -184,17 +200,27 @@ struct route_stats {
 	} status[ROUTE_STATUS_MAX];
 	uint32_t nstatus;
 	struct hist lat;
+	/* requests with database work bound to them, by enum bind_method */
+	uint64_t attributed[BIND_N];
+	struct hist db;			/* per attributed request: its statements' time */
+	struct hist stmts;		/* per attributed request: statements (a count, not ns) */
+	struct hist pool_wait;		/* per derived request: arrival -> checkout */
+	struct hist app;		/* per attributed request: latency - db - pool wait */
+	struct route_stmt *per_stmt;
+	uint32_t nper_stmt;
 };
 
-/* Pool queue wait of one process (see http.c for how it is derived). */
+/* Pool queue wait of one process (see http.c and reqbind.c for how it is obtained). */
 struct pool_stats {
 	uint32_t tgid;
 	char comm[DBLAT_COMM_LEN];
+	bool event_loop;		/* one thread had requests of several connections open */
 	uint64_t requests, timed_out;
-	uint64_t *arrivals, *checkouts;
-	uint32_t narrivals, cap_arrivals, ncheckouts, cap_checkouts;
-	uint32_t paired;
-	struct hist wait;		/* paired arrivals -> checkouts */
+	uint64_t checkouts;		/* checkout periods with work in them */
+	uint64_t waits[BIND_N];		/* waits in `wait`, by how they were paired */
+	uint64_t unmatched;		/* checkouts no request could be found for */
+	uint64_t given_up;		/* requests, checkouts or statements dropped: buffers full */
+	struct hist wait;		/* derived: request arrival -> its checkout */
 	struct hist timed_out_wait;	/* requests answered 503/504 */
 	struct hist thread_gap;		/* a thread's previous statement done -> its next one sent */
 	struct hist proxy_wait;		/* a proxy (pgbouncer): client request read -> forwarded to a server */
@@ -249,5 +275,10 @@ struct stmt_stats *summary_stmt(struct summary *s, uint32_t fp, uint8_t side, co
 struct stmt_stats **summary_sorted(const struct summary *s, uint32_t *n);
 
 const char *side_name(uint8_t side);
+const char *bind_method_name(int m);	/* "exact-thread", "exact-proxy", "derived-anchored", "derived-fifo" */
+/* The pool entry of process tgid, made on first use; NULL when out of memory. */
+struct pool_stats *summary_pool(struct summary *s, uint32_t tgid, const char *comm);
+/* The pool's own method: exact when the process lets it be measured exactly. */
+int pool_method(const struct pool_stats *p);
 
 #endif

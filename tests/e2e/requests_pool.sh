@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# HTTP requests and pool queue wait, on the demo gateway (FastAPI + SQLAlchemy
-# async + asyncpg, pool_size=5, max_overflow=0) under 32 concurrent clients:
+# HTTP requests, the database work bound to them and the pool queue wait, on
+# the demo gateway (FastAPI + SQLAlchemy async + asyncpg, pool_size=5,
+# max_overflow=0) exhausted by 48 concurrent clients:
 #   - dblat's request count and status-code counts equal the load
 #     generator's own (a client that finishes every request it starts, so
 #     nothing is cut off at the end);
-#   - the derived mean pool wait agrees within 10% with the wait the app
-#     measures itself around its pool checkout.
-# Percentiles of the derived wait are printed, not asserted: they come from
-# pairing arrivals with checkouts in order, which a non-FIFO pool breaks.
+#   - the pool wait (each checkout matched to its request by the response
+#     written at the end of the checkout) agrees within 10% with the wait
+#     the app measures itself around its pool checkout, at the mean and the
+#     p99, request for request as the app logs them;
+#   - every /models request is bound to its database work: BEGIN, the key
+#     lookup, ROLLBACK (app.py: authenticated or 401, the lookup is all it
+#     runs), so 3 statements per request; its database time is under its
+#     latency;
+#   - the folded stacks carry the request layer, and the client statement
+#     time in them (request stacks included) is the JSON's.
 set -u
 # shellcheck source=tests/lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
@@ -59,9 +66,9 @@ PYEOF
 
 : >"$TEST_TMP/waits.log"
 out="$TEST_TMP/dblat.json"
-dblat_start "$out" -p "$app" -p "$POSTMASTER_PID"
+dblat_start "$out" -p "$app" -p "$POSTMASTER_PID" --folded "$TEST_TMP/dblat.folded"
 : >"$TEST_TMP/waits.log"
-timeout 240 "$PY" "$TEST_TMP/load.py" "$http_port" 32 60 >"$TEST_TMP/load.json" || fail "load generator failed"
+timeout 240 "$PY" "$TEST_TMP/load.py" "$http_port" 48 50 >"$TEST_TMP/load.json" || fail "load generator failed"
 sleep 1
 dblat_stop
 cat "$TEST_TMP/load.json"
@@ -77,10 +84,62 @@ done
 
 # The app appends its wait log as requests finish; give it a moment.
 sleep 2
-app_mean=$(awk '{ n++; s += $2 } END { if (n) printf "%.1f", s / n; else print 0 }' "$TEST_TMP/waits.log")
-app_p99=$(sort -n -k2 "$TEST_TMP/waits.log" | awk '{ a[NR] = $2 } END { if (NR) print a[int(NR * 0.99)]; else print 0 }')
-read -r d_mean d_p99 d_paired <<<"$(jq -r --argjson p "$app" '.pool[] | select(.pid == $p) | [.wait_us.mean, .wait_us.p99, .paired] | @tsv' "$out")"
-echo "pool wait: app mean ${app_mean} us p99 ${app_p99} us ($(wc -l <"$TEST_TMP/waits.log") requests); dblat derived mean ${d_mean:-none} us p99 ${d_p99:-none} us (${d_paired:-0} paired)"
+awk '$2 >= 0 { print $2 }' "$TEST_TMP/waits.log" | sort -n >"$TEST_TMP/waits.sorted"
+app_n=$(wc -l <"$TEST_TMP/waits.sorted")
+app_mean=$(awk '{ s += $1 } END { if (NR) printf "%.1f", s / NR; else print 0 }' "$TEST_TMP/waits.sorted")
+app_p99=$(awk '{ a[NR] = $1 } END { i = int(NR * 0.99 + 0.5); if (i < 1) i = 1; print NR ? a[i] : 0 }' "$TEST_TMP/waits.sorted")
+pool=$(jq -c --argjson p "$app" '.pool[] | select(.pid == $p)' "$out")
+echo "dblat pool: $pool"
+read -r d_mean d_p99 d_paired d_method <<<"$(jq -r '[.wait_us.mean, .wait_us.p99, .paired, .method] | @tsv' <<<"$pool")"
+echo "pool wait: app mean ${app_mean} us p99 ${app_p99} us (${app_n} requests); dblat mean ${d_mean:-none} us p99 ${d_p99:-none} us (${d_paired:-0} paired, ${d_method:-none})"
+check "pool wait method" "$d_method" derived-anchored
+check "requests paired with a checkout" "$d_paired" "$app_n"
 awk -v a="$app_mean" -v d="${d_mean:-0}" 'BEGIN { exit !(a > 1000 && d / a > 0.9 && d / a < 1.1) }'
-check_true "derived mean pool wait within 10% of the app's own" $?
+check_true "mean pool wait within 10% of the app's own" $? "(dblat/app $(awk -v a="$app_mean" -v d="${d_mean:-0}" 'BEGIN { printf "%.3f", a ? d / a : 0 }'))"
+awk -v a="$app_p99" -v d="${d_p99:-0}" 'BEGIN { exit !(a > 1000 && d / a > 0.9 && d / a < 1.1) }'
+check_true "p99 pool wait within 10% of the app's own" $? "(dblat/app $(awk -v a="$app_p99" -v d="${d_p99:-0}" 'BEGIN { printf "%.3f", a ? d / a : 0 }'))"
+
+route=$(jq -c --argjson p "$app" '.requests[] | select(.pid == $p and .route == "/models")' "$out")
+echo "dblat route: $route"
+check "/models requests bound to their database work" "$(jq '.attributed.count' <<<"$route")" "$want_n"
+jq -r '.statements[] | "  \(.calls) x \(.class): \(.query[0:70])"' <<<"$route"
+for q in '^BEGIN' '^SELECT api_keys\.id, .* FROM api_keys WHERE' '^ROLLBACK$'; do
+	check "/models: calls of $q bound to it" \
+		"$(jq --arg q "$q" '[.statements[] | select(.query | test($q)) | .calls] | add // 0' <<<"$route")" "$want_n"
+done
+# On top of the app's three, asyncpg introspects a type the first time a
+# connection meets it: a setup statement, nothing else.
+check "/models: statements bound besides the three and asyncpg's setup" \
+	"$(jq '[.statements[] | select((.query | test("^(BEGIN|ROLLBACK$|SELECT api_keys)") | not) and .class != "setup")] | length' <<<"$route")" 0
+setup=$(jq '[.statements[] | select(.class == "setup") | .calls] | add // 0' <<<"$route")
+check "/models statements per request (median)" "$(jq '.statements_per_request.p50' <<<"$route")" 3
+check "/models statements per request (mean: 3 + setup $setup / requests)" \
+	"$(jq '.statements_per_request.mean' <<<"$route")" "$(awk -v n="$want_n" -v s="$setup" 'BEGIN { printf "%.3f", 3 + s / n }')"
+read -r db_mean lat_mean wait_mean app_mean_us <<<"$(jq -r '[.db_us.mean, .latency_us.mean, .pool_wait_us.mean, .app_us.mean] | @tsv' <<<"$route")"
+echo "/models per request: latency ${lat_mean} us = pool wait ${wait_mean} + db ${db_mean} + app ${app_mean_us}"
+awk -v d="$db_mean" -v w="$wait_mean" -v l="$lat_mean" 'BEGIN { exit !(d > 0 && d + w <= l * 1.01) }'
+check_true "/models db time + pool wait within the request latency (mean)" $?
+
+echo "== request layer in the folded stacks"
+F=$TEST_TMP/dblat.folded
+comm=$(jq -r '.comm' <<<"$route")
+grep -E "^server:$comm;GET /models;(pool wait|app|transaction control;BEGIN|query;SELECT .*api_keys.*) [0-9]+$" "$F" | cut -c1-120
+for frame in "pool wait" "app" "transaction control;ROLLBACK"; do
+	grep -q "^server:$comm;GET /models;$frame [0-9]*$" "$F"
+	check_true "folded has server:$comm;GET /models;$frame" $?
+done
+layer=$(awk -v r="server:$comm;GET /models;" 'index($0, r) == 1 { s += $NF } END { printf "%d", s }' "$F")
+want=$(jq -r '(.attributed.count * (.pool_wait_us.mean + .db_us.mean + .app_us.mean)) | floor' <<<"$route")
+awk -v a="$layer" -v b="$want" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(b > 0 && d / b < 0.01) }'
+check_true "request frame = pool wait + db + app of its requests ($layer us, JSON $want us)" $?
+# Client statement time: the client:comm stacks plus the request stacks' statements.
+jq -r --arg c "$comm" '[.statements[] | select(.side == "client" and .comm == $c) | .latency_us.total] | add | floor' "$out" >"$TEST_TMP/json_client.txt"
+awk -v c="$comm" '{
+		w = $NF; stack = substr($0, 1, length($0) - length(w) - 1); n = split(stack, f, ";")
+		if (f[1] == "client:" c && f[2] ~ /^(query|transaction control|setup|reset|ping|maintenance)$/) t += w
+		if (f[1] == "server:" c && n >= 4 && f[3] ~ /^(query|transaction control|setup|reset|ping|maintenance)$/) t += w
+	} END { printf "%d\n", t }' "$F" >"$TEST_TMP/folded_client.txt"
+awk -v a="$(cat "$TEST_TMP/json_client.txt")" -v b="$(cat "$TEST_TMP/folded_client.txt")" \
+	'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d / a < 0.01) }'
+check_true "client statement time, folded (request stacks included) = JSON ($(cat "$TEST_TMP/folded_client.txt") vs $(cat "$TEST_TMP/json_client.txt") us)" $?
 finish

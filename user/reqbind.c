@@ -1,0 +1,609 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * Which HTTP request each statement of a traced server belongs to, and how
+ * long each request waited for a pooled connection.
+ *
+ * Thread-per-request servers (exact): a request read on thread T and
+ * answered on thread T owns the statements T sent between its arrival and
+ * its last response write. A process is taken for one once no thread ever
+ * read a request while another connection's request on that thread was
+ * still unanswered; the first time that happens it is an event loop.
+ *
+ * Event loops (one thread serves every request): everything a pooled
+ * connection runs between its checkout and its return belongs to one
+ * request. It is the request whose last response write lies nearest to the
+ * end of the period's last statement that is not the reset: an app that
+ * releases the connection after responding (FastAPI's dependency teardown)
+ * writes the response between that reply and the reset, and the latest
+ * write in that window is the one made just before the reset went out;
+ * an app that releases first responds soon after. Candidates arrived before
+ * the checkout and are not matched yet; 503/504 answers never checked out.
+ * A period is decided once no later write can be nearer (or at the end).
+ * Matching replaces pairing the k-th arrival with the k-th checkout:
+ * SQLAlchemy's async pool lets a newcomer barge in ahead of a woken waiter,
+ * so checkouts are not first come, first served, and that pairing smooths
+ * the percentiles away. It stays as the fallback for periods no response
+ * could be found for.
+ *
+ * Memory is bounded: a ring of recent requests and one of undecided periods
+ * per process; what falls out of them is counted in pool.given_up.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "reqbind.h"
+
+#define RB_REQS 1024		/* recent requests per process */
+#define RB_PENDING 256		/* periods waiting for a decision, and unanchored ones */
+#define RB_THREADS 4096
+#define RB_REQ_STMTS 64		/* statements kept per request */
+#define RB_HORIZON_NS 2000000000ull	/* a period no response is found for within this goes FIFO */
+
+enum {
+	RQ_RESPONDED = 1,	/* a status line was written */
+	RQ_DONE = 2,		/* the response is complete */
+	RQ_MATCHED = 4,		/* a checkout period was matched to it */
+	RQ_ACCOUNTED = 8,	/* its figures are in its route */
+};
+
+struct rb_req {
+	uint32_t gen;		/* 0: free slot */
+	uint32_t route;
+	uint64_t conn;
+	uint64_t arrival, last_send, checkout_ts;
+	uint32_t reader, writer;	/* threads */
+	uint16_t status;
+	uint8_t flags;
+	uint8_t method;		/* enum bind_method */
+	struct rb_stmt *v;	/* its statements */
+	uint32_t n, cap;
+};
+
+struct rb_ring {
+	struct rb_period *v;	/* RB_PENDING */
+	uint32_t head, len;
+};
+
+struct rb_proc {
+	uint32_t tgid;
+	char comm[DBLAT_COMM_LEN];
+	bool event_loop;
+	uint32_t gen, next_slot;
+	struct rb_req req[RB_REQS];
+	struct rb_ring pending;		/* periods to decide, oldest first */
+	struct rb_ring unanchored;	/* periods for the FIFO fallback */
+	uint64_t next_try;		/* the oldest pending period cannot be decided before */
+};
+
+struct rb_thread {
+	uint64_t key;		/* tgid << 32 | tid */
+	uint64_t h;		/* the last request it read */
+};
+
+struct reqbind {
+	struct summary *s;
+	struct rb_proc **procs;
+	uint32_t nprocs;
+	struct rb_proc *last;
+	struct rb_thread threads[RB_THREADS];
+};
+
+struct reqbind *reqbind_new(struct summary *s)
+{
+	struct reqbind *rb = calloc(1, sizeof(*rb));
+
+	if (rb)
+		rb->s = s;
+	return rb;
+}
+
+void reqbind_free(struct reqbind *rb)
+{
+	uint32_t i, j;
+
+	if (!rb)
+		return;
+	for (i = 0; i < rb->nprocs; i++) {
+		for (j = 0; j < RB_REQS; j++)
+			free(rb->procs[i]->req[j].v);
+		free(rb->procs[i]->pending.v);
+		free(rb->procs[i]->unanchored.v);
+		free(rb->procs[i]);
+	}
+	free(rb->procs);
+	free(rb);
+}
+
+static struct rb_proc *proc_find(struct reqbind *rb, uint32_t tgid)
+{
+	uint32_t i;
+
+	if (rb->last && rb->last->tgid == tgid)
+		return rb->last;
+	for (i = 0; i < rb->nprocs; i++)
+		if (rb->procs[i]->tgid == tgid)
+			return rb->last = rb->procs[i];
+	return NULL;
+}
+
+static struct rb_proc *proc_get(struct reqbind *rb, uint32_t tgid, const char *comm)
+{
+	struct rb_proc *p = proc_find(rb, tgid), **v;
+
+	if (p)
+		return p;
+	v = realloc(rb->procs, (rb->nprocs + 1) * sizeof(*v));
+	if (!v)
+		return NULL;
+	rb->procs = v;
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->tgid = tgid;
+	snprintf(p->comm, sizeof(p->comm), "%s", comm);
+	rb->procs[rb->nprocs++] = p;
+	return rb->last = p;
+}
+
+static struct pool_stats *pool(struct reqbind *rb, struct rb_proc *p)
+{
+	return summary_pool(rb->s, p->tgid, p->comm);
+}
+
+static void given_up(struct reqbind *rb, struct rb_proc *p)
+{
+	struct pool_stats *ps = pool(rb, p);
+
+	if (ps)
+		ps->given_up++;
+}
+
+static struct rb_req *req_of(struct rb_proc *p, uint64_t h)
+{
+	struct rb_req *q;
+
+	if (!p || !h)
+		return NULL;
+	q = &p->req[(uint32_t)h % RB_REQS];
+	return q->gen == (uint32_t)(h >> 32) ? q : NULL;
+}
+
+static struct rb_thread *thread_of(struct reqbind *rb, uint32_t tgid, uint32_t tid)
+{
+	uint64_t key = ((uint64_t)tgid << 32) | tid;
+
+	return &rb->threads[((key * 0x9e3779b97f4a7c15ull) >> 40) % RB_THREADS];
+}
+
+static bool timed_out(const struct rb_req *q)
+{
+	return q->status == 503 || q->status == 504;
+}
+
+static uint64_t span(uint64_t from, uint64_t to)
+{
+	return to > from ? to - from : 0;
+}
+
+/* ---- a route's figures ---- */
+
+static void route_stmt_add(struct route_stats *r, struct stmt_stats *st, uint64_t ns)
+{
+	struct route_stmt *v;
+	uint32_t i;
+
+	for (i = 0; i < r->nper_stmt; i++)
+		if (r->per_stmt[i].st == st)
+			break;
+	if (i == r->nper_stmt) {
+		v = realloc(r->per_stmt, (r->nper_stmt + 1) * sizeof(*v));
+		if (!v)
+			return;
+		r->per_stmt = v;
+		memset(&v[r->nper_stmt++], 0, sizeof(*v));
+		v[i].st = st;
+	}
+	r->per_stmt[i].calls++;
+	r->per_stmt[i].ns += ns;
+	st->bound_calls++;
+	st->bound_ns += ns;
+}
+
+static void req_clear(struct rb_req *q)
+{
+	free(q->v);
+	q->v = NULL;
+	q->n = q->cap = 0;
+}
+
+static void account(struct reqbind *rb, struct rb_req *q)
+{
+	struct route_stats *r;
+	uint64_t lat, db = 0, wait = 0, used;
+	uint32_t i;
+
+	if (q->flags & RQ_ACCOUNTED || q->route >= rb->s->nroutes)
+		return;
+	q->flags |= RQ_ACCOUNTED;
+	r = &rb->s->routes[q->route];
+	lat = span(q->arrival, q->last_send);
+	for (i = 0; i < q->n; i++) {
+		db += span(q->v[i].start, q->v[i].end);
+		route_stmt_add(r, q->v[i].st, span(q->v[i].start, q->v[i].end));
+	}
+	if (q->method != BIND_EXACT_THREAD) {
+		wait = span(q->arrival, q->checkout_ts);
+		hist_add(&r->pool_wait, wait);
+	}
+	used = db + wait;
+	r->attributed[q->method]++;
+	hist_add(&r->db, db);
+	hist_add(&r->stmts, q->n);
+	hist_add(&r->app, lat > used ? lat - used : 0);
+	req_clear(q);
+}
+
+static void req_push(struct reqbind *rb, struct rb_proc *p, struct rb_req *q, const struct rb_stmt *x)
+{
+	if (q->n == q->cap) {
+		uint32_t nc = q->cap ? 2 * q->cap : 4;
+		struct rb_stmt *v;
+
+		if (nc > RB_REQ_STMTS || !(v = realloc(q->v, nc * sizeof(*v)))) {
+			given_up(rb, p);
+			return;
+		}
+		q->v = v;
+		q->cap = nc;
+	}
+	q->v[q->n++] = *x;
+}
+
+/* ---- requests ---- */
+
+static void evict(struct reqbind *rb, struct rb_proc *p, struct rb_req *q)
+{
+	if (!q->gen)
+		return;
+	if ((q->flags & RQ_MATCHED) && p->event_loop)
+		account(rb, q);
+	else if (!(q->flags & RQ_DONE))
+		given_up(rb, p);
+	req_clear(q);
+	q->gen = 0;
+}
+
+bool reqbind_serves_http(struct reqbind *rb, uint32_t tgid)
+{
+	return rb && proc_find(rb, tgid);
+}
+
+uint64_t reqbind_arrival(struct reqbind *rb, uint32_t tgid, const char *comm, uint64_t conn,
+			 uint32_t tid, uint32_t route, uint64_t ts)
+{
+	struct rb_proc *p = proc_get(rb, tgid, comm);
+	struct rb_thread *t = thread_of(rb, tgid, tid);
+	struct rb_req *q, *open;
+	uint32_t slot;
+
+	if (!p)
+		return 0;
+	if (t->key == (((uint64_t)tgid << 32) | tid)) {
+		open = req_of(p, t->h);
+		if (open && open->conn != conn && !(open->flags & RQ_RESPONDED) && !p->event_loop) {
+			struct pool_stats *ps = pool(rb, p);
+
+			p->event_loop = true;
+			if (ps)
+				ps->event_loop = true;
+		}
+	}
+	slot = p->next_slot++ % RB_REQS;
+	q = &p->req[slot];
+	evict(rb, p, q);
+	if (!++p->gen)
+		p->gen = 1;
+	q->gen = p->gen;
+	q->route = route;
+	q->conn = conn;
+	q->arrival = ts;
+	q->last_send = q->checkout_ts = 0;
+	q->reader = tid;
+	q->writer = 0;
+	q->status = 0;
+	q->flags = 0;
+	q->method = BIND_EXACT_THREAD;
+	t->key = ((uint64_t)tgid << 32) | tid;
+	t->h = ((uint64_t)q->gen << 32) | slot;
+	return t->h;
+}
+
+void reqbind_thread_call(struct reqbind *rb, uint32_t tgid, uint32_t tid, const struct rb_stmt *x)
+{
+	struct rb_proc *p = proc_find(rb, tgid);
+	struct rb_thread *t = thread_of(rb, tgid, tid);
+	struct rb_req *q;
+
+	if (!p || p->event_loop || t->key != (((uint64_t)tgid << 32) | tid))
+		return;
+	q = req_of(p, t->h);
+	if (q && !(q->flags & RQ_DONE) && x->start >= q->arrival)
+		req_push(rb, p, q, x);
+}
+
+void reqbind_done(struct reqbind *rb, uint32_t tgid, uint64_t h)
+{
+	struct rb_proc *p = proc_find(rb, tgid);
+	struct rb_req *q = req_of(p, h);
+	uint32_t i, o = 0;
+
+	if (!q || q->flags & RQ_DONE)
+		return;
+	q->flags |= RQ_DONE;
+	if (timed_out(q) || !q->last_send) {
+		req_clear(q);
+		return;
+	}
+	if (p->event_loop) {
+		if (q->flags & RQ_MATCHED)
+			account(rb, q);
+		return;
+	}
+	if (q->writer != q->reader) {
+		req_clear(q);
+		return;
+	}
+	/* Statements after the last response write were not the request's. */
+	for (i = 0; i < q->n; i++)
+		if (q->v[i].start <= q->last_send)
+			q->v[o++] = q->v[i];
+	q->n = o;
+	q->method = BIND_EXACT_THREAD;
+	account(rb, q);
+}
+
+/* ---- periods ---- */
+
+static struct rb_period *ring_at(struct rb_ring *r, uint32_t i)
+{
+	return &r->v[(r->head + i) % RB_PENDING];
+}
+
+static void ring_pop(struct rb_ring *r)
+{
+	r->head = (r->head + 1) % RB_PENDING;
+	r->len--;
+}
+
+/* The end of the last statement before the reset, and the reset's start (0: none). */
+static bool anchor_of(const struct rb_period *per, uint64_t *end, uint64_t *reset_start)
+{
+	uint32_t i = per->n;
+
+	while (i > 0 && per->v[i - 1].reset)
+		i--;
+	if (!i)
+		return false;
+	*end = per->v[i - 1].end;
+	*reset_start = i < per->n ? per->v[i].start : 0;
+	return true;
+}
+
+static bool candidate(const struct rb_req *q, uint64_t checkout_ts)
+{
+	return q->gen && (q->flags & RQ_RESPONDED) && !(q->flags & RQ_MATCHED) && !timed_out(q) &&
+	       q->arrival <= checkout_ts;
+}
+
+static void match(struct reqbind *rb, struct rb_proc *p, const struct rb_period *per, struct rb_req *q,
+		  int method)
+{
+	struct pool_stats *ps = pool(rb, p);
+	uint32_t i;
+
+	q->flags |= RQ_MATCHED;
+	if (ps) {
+		hist_add(&ps->wait, span(q->arrival, per->checkout_ts));
+		ps->waits[method]++;
+	}
+	/* A thread-per-request server has bound its statements exactly already. */
+	if (!p->event_loop)
+		return;
+	q->checkout_ts = per->checkout_ts;
+	q->method = (uint8_t)method;
+	q->n = 0;
+	for (i = 0; i < per->n; i++)
+		req_push(rb, p, q, &per->v[i]);
+	if (per->overflow)
+		given_up(rb, p);
+	if (q->flags & RQ_DONE)
+		account(rb, q);
+}
+
+static uint64_t distance(uint64_t a, uint64_t b)
+{
+	return a > b ? a - b : b - a;
+}
+
+/*
+ * Decide the period if nothing written after now can change the answer:
+ * 1 matched, 0 not yet (*retry: when to look again), -1 no response near it.
+ */
+static int decide(struct reqbind *rb, struct rb_proc *p, const struct rb_period *per, uint64_t now,
+		  bool force, uint64_t *retry)
+{
+	struct rb_req *best = NULL, *in_window = NULL;
+	uint64_t e, r, d, best_d = 0;
+	uint32_t i;
+
+	if (!anchor_of(per, &e, &r))
+		return -1;
+	for (i = 0; i < RB_REQS; i++) {
+		struct rb_req *q = &p->req[i];
+
+		if (!candidate(q, per->checkout_ts))
+			continue;
+		if (r && q->last_send >= e && q->last_send <= r &&
+		    (!in_window || q->last_send > in_window->last_send))
+			in_window = q;
+		d = distance(q->last_send, e);
+		if (!best || d < best_d) {
+			best = q;
+			best_d = d;
+		}
+	}
+	if (in_window) {
+		match(rb, p, per, in_window, BIND_DERIVED_ANCHORED);
+		return 1;
+	}
+	if (best && (force || now >= e + best_d)) {
+		match(rb, p, per, best, BIND_DERIVED_ANCHORED);
+		return 1;
+	}
+	if (!best && (force || now >= e + RB_HORIZON_NS))
+		return -1;
+	*retry = best ? e + best_d : e + RB_HORIZON_NS;
+	return 0;
+}
+
+static void ring_push(struct reqbind *rb, struct rb_proc *p, struct rb_ring *r, const struct rb_period *per)
+{
+	if (!r->v && !(r->v = calloc(RB_PENDING, sizeof(*r->v)))) {
+		given_up(rb, p);
+		return;
+	}
+	if (r->len == RB_PENDING) {
+		given_up(rb, p);
+		ring_pop(r);
+	}
+	*ring_at(r, r->len++) = *per;
+}
+
+/* Decide the oldest pending periods, in order, as far as the clock allows. */
+static void advance(struct reqbind *rb, struct rb_proc *p, uint64_t now, bool force)
+{
+	uint64_t retry = 0;
+
+	if (!force && now < p->next_try)
+		return;
+	while (p->pending.len) {
+		struct rb_period *per = ring_at(&p->pending, 0);
+		int d = decide(rb, p, per, now, force, &retry);
+
+		if (!d) {
+			p->next_try = retry;
+			return;
+		}
+		if (d < 0)
+			ring_push(rb, p, &p->unanchored, per);
+		ring_pop(&p->pending);
+	}
+	p->next_try = 0;
+}
+
+/* No room for another pending period: the oldest takes the best answer it has. */
+static void decide_oldest(struct reqbind *rb, struct rb_proc *p)
+{
+	struct rb_period *per = ring_at(&p->pending, 0);
+	uint64_t retry = 0;
+
+	if (decide(rb, p, per, UINT64_MAX, true, &retry) < 0)
+		ring_push(rb, p, &p->unanchored, per);
+	ring_pop(&p->pending);
+	p->next_try = 0;
+}
+
+void reqbind_response(struct reqbind *rb, uint32_t tgid, uint64_t h, uint32_t tid, uint64_t ts,
+		      uint16_t status)
+{
+	struct rb_proc *p = proc_find(rb, tgid);
+	struct rb_req *q = req_of(p, h);
+
+	if (!q)
+		return;
+	if (status) {
+		q->status = status;
+		q->flags |= RQ_RESPONDED;
+		q->writer = tid;
+	}
+	if (q->flags & RQ_RESPONDED)
+		q->last_send = ts;
+	if (p->pending.len)
+		advance(rb, p, ts, false);
+}
+
+void reqbind_period(struct reqbind *rb, uint32_t tgid, const struct rb_period *per)
+{
+	struct rb_proc *p = proc_find(rb, tgid);
+	struct pool_stats *ps;
+	uint64_t e, r;
+
+	if (!p || !per->n || !anchor_of(per, &e, &r))
+		return;
+	ps = pool(rb, p);
+	if (ps)
+		ps->checkouts++;
+	if (p->pending.len == RB_PENDING)
+		decide_oldest(rb, p);
+	ring_push(rb, p, &p->pending, per);
+	if (p->pending.len == 1)
+		p->next_try = 0;
+	advance(rb, p, per->v[per->n - 1].end, false);
+}
+
+static int by_arrival(const void *a, const void *b)
+{
+	const struct rb_req *x = *(struct rb_req *const *)a, *y = *(struct rb_req *const *)b;
+
+	return x->arrival < y->arrival ? -1 : x->arrival > y->arrival;
+}
+
+static int by_checkout(const void *a, const void *b)
+{
+	const struct rb_period *x = *(struct rb_period *const *)a, *y = *(struct rb_period *const *)b;
+
+	return x->checkout_ts < y->checkout_ts ? -1 : x->checkout_ts > y->checkout_ts;
+}
+
+/* The k-th unmatched arrival with the k-th unanchored checkout after it. */
+static void pair_fifo(struct reqbind *rb, struct rb_proc *p)
+{
+	struct rb_req *reqs[RB_REQS];
+	struct rb_period *pers[RB_PENDING];
+	struct pool_stats *ps = pool(rb, p);
+	uint32_t nr = 0, np = p->unanchored.len, i, a = 0, b = 0;
+
+	for (i = 0; i < RB_REQS; i++)
+		if (candidate(&p->req[i], UINT64_MAX))
+			reqs[nr++] = &p->req[i];
+	for (i = 0; i < np; i++)
+		pers[i] = ring_at(&p->unanchored, i);
+	qsort(reqs, nr, sizeof(*reqs), by_arrival);
+	qsort(pers, np, sizeof(*pers), by_checkout);
+	while (a < nr && b < np) {
+		if (pers[b]->checkout_ts < reqs[a]->arrival) {
+			b++;	/* its request was never seen */
+			if (ps)
+				ps->unmatched++;
+			continue;
+		}
+		match(rb, p, pers[b++], reqs[a++], BIND_DERIVED_FIFO);
+	}
+	if (ps)
+		ps->unmatched += np - b;
+	p->unanchored.len = 0;
+}
+
+void reqbind_finish(struct reqbind *rb)
+{
+	uint32_t i, j;
+
+	for (i = 0; rb && i < rb->nprocs; i++) {
+		struct rb_proc *p = rb->procs[i];
+
+		advance(rb, p, UINT64_MAX, true);
+		pair_fifo(rb, p);
+		for (j = 0; j < RB_REQS; j++)
+			if (p->req[j].gen && (p->req[j].flags & RQ_MATCHED) && p->event_loop)
+				account(rb, &p->req[j]);
+	}
+}
