@@ -524,6 +524,7 @@ void reqbind_response(struct reqbind *rb, uint32_t tgid, uint64_t h, uint32_t ti
 		q->status = status;
 		q->flags |= RQ_RESPONDED;
 		q->writer = tid;
+		p->next_try = 0;	/* a new candidate: pending periods may be decidable now */
 	}
 	if (q->flags & RQ_RESPONDED)
 		q->last_send = ts;
