@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# Pool queue wait of a thread-per-request client, exact: a threaded libpq
-# client (scripts/demo/libpq_pool_client) with 4 pooled connections and 16
-# threads measures its own checkout wait around its pool's acquire; dblat's
-# per-thread gap between one statement's end and the next one's start must
-# agree within 5% at the mean and the p99.
+# Thread-per-request, exact:
+#   1. Pool queue wait of a threaded client: a libpq client
+#      (scripts/demo/libpq_pool_client) with 4 pooled connections and 16
+#      threads measures its own checkout wait around its pool's acquire;
+#      dblat's per-thread gap between one statement's end and the next
+#      one's start must agree within 5% at the mean and the p99.
+#   2. Database work bound to HTTP requests by thread: a ThreadingHTTPServer
+#      over psycopg2 (tests/clients/thread_http_server.py: 3 statements per
+#      /items/<n>, 5 per /orders/<n>, none for /health; a pool of 4
+#      connections, 16 clients). Every request is bound by thread (method
+#      exact-thread), with exactly its route's statements; its database time
+#      agrees within 10% with the handler's own timing of its statements.
 set -u
 # shellcheck source=tests/lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
@@ -39,4 +46,64 @@ awk -v a="$c_mean" -v d="${d_mean:-0}" 'BEGIN { exit !(a > 100 && d / a > 0.95 &
 check_true "mean wait within 5% of the client's own" $?
 awk -v a="$c_p99" -v d="${d_p99:-0}" 'BEGIN { exit !(a > 100 && d / a > 0.95 && d / a < 1.05) }'
 check_true "p99 wait within 5% of the client's own" $?
+
+echo "== thread-per-request HTTP server"
+http_port=$(_pick_port) || fail "no free port"
+bg_start 200 "$PY" "$ROOT/tests/clients/thread_http_server.py" "$http_port" "$DEMO_LIBPQ_CONNINFO" 4 "$TEST_TMP/handler.log"
+server=$BG_PID
+for ((i = 0; i < 100; i++)); do
+	curl -s -o /dev/null "http://127.0.0.1:$http_port/health" && break
+	sleep 0.1
+done
+cat >"$TEST_TMP/load.py" <<'PYEOF'
+import http.client, json, sys, threading
+port, threads, per = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+count = {}
+lock = threading.Lock()
+def worker(t):
+    for i in range(per):
+        route = ("items", "orders", "items", "health")[(t + i) % 4]
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        c.request("GET", "/%s/%d" % (route, t * per + i) if route != "health" else "/health")
+        r = c.getresponse()
+        r.read()
+        c.close()
+        with lock:
+            key = "%s %d" % (route, r.status)
+            count[key] = count.get(key, 0) + 1
+ts = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
+for t in ts: t.start()
+for t in ts: t.join()
+print(json.dumps(count))
+PYEOF
+: >"$TEST_TMP/handler.log"
+out2="$TEST_TMP/dblat-http.json"
+dblat_start "$out2" -p "$server"
+timeout 120 "$PY" "$TEST_TMP/load.py" "$http_port" 16 40 >"$TEST_TMP/load.json" || fail "load generator failed"
+sleep 0.5
+dblat_stop
+cat "$TEST_TMP/load.json"
+pool=$(jq -c --argjson p "$server" '.pool[] | select(.pid == $p) | {method, event_loop, requests}' "$out2")
+echo "dblat pool: $pool"
+check "pool method" "$(jq -r .method <<<"$pool")" exact-thread
+for r in items:3 orders:5 health:0; do
+	name=${r%%:*} n=${r#*:}
+	tmpl="/$name/:id"
+	[ "$name" = health ] && tmpl=/health
+	route=$(jq -c --argjson p "$server" --arg t "$tmpl" '.requests[] | select(.pid == $p and .route == $t)' "$out2")
+	want=$(jq --arg k "$name 200" '.[$k] // 0' "$TEST_TMP/load.json")
+	check "$tmpl requests" "$(jq '.count' <<<"$route")" "$want"
+	check "$tmpl bound by thread" "$(jq '.attributed["exact-thread"]' <<<"$route")" "$want"
+	check "$tmpl statements per request (min, max)" \
+		"$(jq -r '[.statements_per_request.p50, .statements_per_request.max] | @tsv' <<<"$route")" "$(printf '%s\t%s' "$n" "$n")"
+	check "$tmpl statements bound" "$(jq '[.statements[].calls] | add // 0' <<<"$route")" $((n * want))
+	[ "$n" -gt 0 ] || continue
+	h_db=$(awk -v r="$name" '$1 == r { s += $3; k++ } END { if (k) printf "%.1f", s / k; else print 0 }' "$TEST_TMP/handler.log")
+	read -r d_db d_lat d_app <<<"$(jq -r '[.db_us.mean, .latency_us.mean, .app_us.mean] | @tsv' <<<"$route")"
+	echo "$tmpl db time per request: handler ${h_db} us, dblat ${d_db} us (latency ${d_lat} us, rest ${d_app} us)"
+	awk -v a="$h_db" -v d="${d_db:-0}" 'BEGIN { exit !(a > 1000 && d / a > 0.9 && d / a <= 1.0) }'
+	check_true "$tmpl db time within 10% under the handler's own timing" $?
+	awk -v d="${d_db:-0}" -v l="${d_lat:-0}" 'BEGIN { exit !(d > 0 && d < l) }'
+	check_true "$tmpl db time under the request latency" $?
+done
 finish
