@@ -105,6 +105,78 @@ static void report_sessions(FILE *out, const struct summary *s)
 	}
 }
 
+static uint64_t attributed_total(const struct route_stats *r, int *main_method)
+{
+	uint64_t n = 0, best = 0;
+	int m;
+
+	*main_method = BIND_DERIVED_ANCHORED;
+	for (m = 0; m < BIND_N; m++) {
+		n += r->attributed[m];
+		if (r->attributed[m] > best) {
+			best = r->attributed[m];
+			*main_method = m;
+		}
+	}
+	return n;
+}
+
+/* Per route: requests, latency, and where the bound requests' time went (means). */
+static void report_requests(FILE *out, const struct summary *s)
+{
+	char lat[16], p99[16], db[16], wait[16], app[16], stmts[16];
+	uint32_t i, j;
+	int m;
+
+	for (i = 0; i < s->nroutes; i++) {
+		const struct route_stats *r = &s->routes[i];
+		uint64_t bad = 0, bound = attributed_total(r, &m);
+
+		if (!i)
+			fprintf(out, "\n%-15s %7s %-28s %7s %6s %9s %9s %6s %9s %6s %9s %9s  %s\n", "COMM", "PID",
+				"REQUEST", "COUNT", "NON2XX", "MEAN", "P99", "BOUND", "DB", "STMTS", "POOLWAIT",
+				"REST", "BOUND BY");
+		for (j = 0; j < r->nstatus; j++)
+			if (r->status[j].code < 200 || r->status[j].code >= 300)
+				bad += r->status[j].n;
+		fmt_us(lat, sizeof(lat), hist_mean(&r->lat));
+		fmt_us(p99, sizeof(p99), (double)hist_quantile(&r->lat, 0.99));
+		fmt_us(db, sizeof(db), hist_mean(&r->db));
+		fmt_us(wait, sizeof(wait), hist_mean(&r->pool_wait));
+		fmt_us(app, sizeof(app), hist_mean(&r->app));
+		snprintf(stmts, sizeof(stmts), "%.1f", hist_mean(&r->stmts));
+		{
+			char req[sizeof(r->method) + sizeof(r->route) + 1];
+
+			snprintf(req, sizeof(req), "%s %s", r->method, r->route);
+			fprintf(out, "%-15s %7u %-28s %7llu %6llu %9s %9s %6llu %9s %6s %9s %9s  %s\n", r->comm,
+				r->tgid, req, (unsigned long long)r->count, (unsigned long long)bad, lat, p99,
+				(unsigned long long)bound, bound ? db : "-", bound ? stmts : "-",
+				r->pool_wait.count ? wait : "-", bound ? app : "-",
+				bound ? bind_method_name(m) : "-");
+		}
+	}
+	for (i = 0; i < s->npools; i++) {
+		const struct pool_stats *p = &s->pools[i];
+		const struct hist *h;
+
+		m = pool_method(p);
+		h = m == BIND_EXACT_PROXY ? &p->proxy_wait : m == BIND_EXACT_THREAD ? &p->thread_gap : &p->wait;
+		if (!h->count)
+			continue;
+		fmt_us(lat, sizeof(lat), hist_mean(h));
+		fmt_us(p99, sizeof(p99), (double)hist_quantile(h, 0.99));
+		fprintf(out, "pool %s[%u]: queue wait mean %s p99 %s over %llu (%s)", p->comm, p->tgid, lat, p99,
+			(unsigned long long)h->count, bind_method_name(m));
+		if (p->timed_out)
+			fprintf(out, ", %llu timed out (503/504)", (unsigned long long)p->timed_out);
+		if (p->unmatched || p->given_up)
+			fprintf(out, ", %llu checkouts unmatched, %llu given up", (unsigned long long)p->unmatched,
+				(unsigned long long)p->given_up);
+		fputc('\n', out);
+	}
+}
+
 void report_text(FILE *out, const struct summary *s, int width)
 {
 	uint32_t n, i;
@@ -127,6 +199,7 @@ void report_text(FILE *out, const struct summary *s, int width)
 		row(out, s, v[i], &v[i]->lat, v[i]->calls, width);
 	free(v);
 	report_sessions(out, s);
+	report_requests(out, s);
 }
 
 void report_live(FILE *out, const struct summary *s, double interval_s, uint32_t nconns)

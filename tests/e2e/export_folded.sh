@@ -3,7 +3,8 @@
 # --prom --html --json --listen), then:
 #  - the folded stacks are well formed (checked strictly: no flamegraph.pl in
 #    Debian) and, per process root, their statement time is the JSON's total
-#    statement time of that side and process within 1%;
+#    statement time of that side and process within 1% (statements bound to
+#    an HTTP request, under server:comm;METHOD route, count for client:comm);
 #  - the SVG and the HTML page load in headless Chromium with no console
 #    message, their scripts run (search and zoom from the address), the DOM
 #    holds the statement text; screenshots are taken;
@@ -80,6 +81,12 @@ awk '
 		seen[stack] = 1
 		n = split(stack, f, ";")
 		if (f[1] !~ /^(client|server):/) bad("root is not side:comm")
+		if (f[1] ~ /^server:/ && f[2] ~ /^[A-Z]+ \//) {
+			# the request layer: server:comm;METHOD route;pool wait|app|phase;statement
+			if (!(n == 3 && (f[3] == "pool wait" || f[3] == "app")) && !(n == 4 && (f[3] in stmtph)))
+				bad("bad request frame")
+			next
+		}
 		if (n == 2 && f[2] != "idle in transaction") bad("two frames but not idle in transaction")
 		if (n >= 3 && f[2] == "session setup") { if (n != 3 || !(f[3] in setup)) bad("bad session set-up frame") }
 		else if (n >= 3 && !(f[2] in stmtph)) bad("unknown phase " f[2])
@@ -95,8 +102,10 @@ jq -r '.statements | group_by(.side + ":" + .comm)[] | "\(.[0].side):\(.[0].comm
 	"$O/live.json" | sort >"$O/json_roots.tsv"
 awk '{
 		w = $NF; stack = substr($0, 1, length($0) - length(w) - 1)
-		split(stack, f, ";")
+		n = split(stack, f, ";")
 		if (f[2] ~ /^(query|transaction control|setup|reset|ping|maintenance)$/) t[f[1]] += w
+		if (n == 4 && f[1] ~ /^server:/ && f[3] ~ /^(query|transaction control|setup|reset|ping|maintenance)$/)
+			t["client:" substr(f[1], 8)] += w
 	} END { for (r in t) printf "%s\t%d\n", r, t[r] }' "$FOLDED" | sort >"$O/folded_roots.tsv"
 echo "root, JSON total us, folded us:"
 join -t "$(printf '\t')" -a 1 -a 2 -e MISSING -o 0,1.2,2.2 "$O/json_roots.tsv" "$O/folded_roots.tsv" | tee "$O/roots.tsv"

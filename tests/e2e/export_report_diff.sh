@@ -88,8 +88,11 @@ jq -r '.statements | group_by(.side + ":" + .comm)[] | "\(.[0].side):\(.[0].comm
 	"$O/A-rep.json" | sort >"$O/calls-json.tsv"
 awk '{
 		w = $NF; stack = substr($0, 1, length($0) - length(w) - 1)
-		split(stack, f, ";")
+		n = split(stack, f, ";")
 		if (f[2] ~ /^(query|transaction control|setup|reset|ping|maintenance)$/) t[f[1]] += w
+		# statements bound to an HTTP request: server:comm;METHOD route;phase;statement
+		if (n == 4 && f[1] ~ /^server:/ && f[3] ~ /^(query|transaction control|setup|reset|ping|maintenance)$/)
+			t["client:" substr(f[1], 8)] += w
 	} END { for (r in t) printf "%s\t%d\n", r, t[r] }' "$O/A-calls.folded" | sort >"$O/calls-folded.tsv"
 if cmp -s "$O/calls-json.tsv" "$O/calls-folded.tsv"; then
 	check "folded calls per process = JSON calls" same same

@@ -14,7 +14,8 @@
 #     runs), so 3 statements per request; its database time is under its
 #     latency;
 #   - the folded stacks carry the request layer, and the client statement
-#     time in them (request stacks included) is the JSON's.
+#     time in them (request stacks included) is the JSON's;
+#   - `dblat report` of the run's recording gives the same requests and pool.
 set -u
 # shellcheck source=tests/lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
@@ -43,7 +44,8 @@ for ((i = 1; i <= 20; i++)); do
 done
 
 cat >"$TEST_TMP/load.py" <<'PYEOF'
-import http.client, json, sys, threading
+import http.client, json, sys, threading, time
+t0 = time.monotonic_ns()
 port, threads, per = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 status = {}
 lock = threading.Lock()
@@ -61,12 +63,15 @@ def worker(t):
 ts = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
 for t in ts: t.start()
 for t in ts: t.join()
-print(json.dumps({"requests": sum(status.values()), "status": status}))
+print(json.dumps({"requests": sum(status.values()), "status": status, "t0_ns": t0}))
 PYEOF
 
 : >"$TEST_TMP/waits.log"
 out="$TEST_TMP/dblat.json"
-dblat_start "$out" -p "$app" -p "$POSTMASTER_PID" --folded "$TEST_TMP/dblat.folded"
+# Recorded as well: the report from the recording must bind the same way.
+printf '#!/bin/sh\nexec "%s" record -o "%s" "$@"\n' "$DBLAT" "$TEST_TMP/run.dblat" >"$TEST_TMP/dblat-record"
+chmod +x "$TEST_TMP/dblat-record"
+DBLAT=$TEST_TMP/dblat-record dblat_start "$out" -p "$app" -p "$POSTMASTER_PID" --folded "$TEST_TMP/dblat.folded"
 : >"$TEST_TMP/waits.log"
 timeout 240 "$PY" "$TEST_TMP/load.py" "$http_port" 48 50 >"$TEST_TMP/load.json" || fail "load generator failed"
 sleep 1
@@ -84,7 +89,9 @@ done
 
 # The app appends its wait log as requests finish; give it a moment.
 sleep 2
-awk '$2 >= 0 { print $2 }' "$TEST_TMP/waits.log" | sort -n >"$TEST_TMP/waits.sorted"
+# Only the load's requests: the warm-up's lines may be flushed after the log was emptied.
+awk -v t0="$(jq .t0_ns "$TEST_TMP/load.json")" '$1 >= t0 && $2 >= 0 { print $2 }' "$TEST_TMP/waits.log" |
+	sort -n >"$TEST_TMP/waits.sorted"
 app_n=$(wc -l <"$TEST_TMP/waits.sorted")
 app_mean=$(awk '{ s += $1 } END { if (NR) printf "%.1f", s / NR; else print 0 }' "$TEST_TMP/waits.sorted")
 app_p99=$(awk '{ a[NR] = $1 } END { i = int(NR * 0.99 + 0.5); if (i < 1) i = 1; print NR ? a[i] : 0 }' "$TEST_TMP/waits.sorted")
@@ -142,4 +149,16 @@ awk -v c="$comm" '{
 awk -v a="$(cat "$TEST_TMP/json_client.txt")" -v b="$(cat "$TEST_TMP/folded_client.txt")" \
 	'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d / a < 0.01) }'
 check_true "client statement time, folded (request stacks included) = JSON ($(cat "$TEST_TMP/folded_client.txt") vs $(cat "$TEST_TMP/json_client.txt") us)" $?
+
+echo "== the recording reproduces it"
+"$DBLAT" report "$TEST_TMP/run.dblat" --json "$TEST_TMP/report.json" >/dev/null 2>"$TEST_TMP/report.err"
+check "dblat report exit status" $? 0
+for sec in requests pool; do
+	if diff <(jq -S ".$sec" "$out") <(jq -S ".$sec" "$TEST_TMP/report.json") >"$TEST_TMP/$sec.diff"; then
+		check "report $sec = live $sec" same same
+	else
+		head -n 20 "$TEST_TMP/$sec.diff"
+		check "report $sec = live $sec" different same
+	fi
+done
 finish
