@@ -72,6 +72,53 @@ static void statements(FILE *out, const struct summary *s)
 	free(v);
 }
 
+/* Per route: requests, latency, and where the bound requests' time went. */
+static void requests(FILE *out, const struct summary *s)
+{
+	uint32_t i, j;
+	int m;
+
+	if (!s->nroutes)
+		return;
+	fputs("<h2>Requests</h2>\n<table id=\"requests\"><thead><tr><th class=\"l\">comm</th><th>pid</th>"
+	      "<th class=\"l\">request</th><th>count</th><th>non-2xx</th><th>mean</th><th>p99</th>"
+	      "<th>bound</th><th>db</th><th>statements</th><th>pool wait</th><th>rest</th>"
+	      "<th class=\"l\">bound by</th></tr></thead><tbody>\n", out);
+	for (i = 0; i < s->nroutes; i++) {
+		const struct route_stats *r = &s->routes[i];
+		uint64_t bad = 0, bound = 0, best = 0;
+		int main_m = BIND_DERIVED_ANCHORED;
+
+		for (j = 0; j < r->nstatus; j++)
+			if (r->status[j].code < 200 || r->status[j].code >= 300)
+				bad += r->status[j].n;
+		for (m = 0; m < BIND_N; m++) {
+			bound += r->attributed[m];
+			if (r->attributed[m] > best) {
+				best = r->attributed[m];
+				main_m = m;
+			}
+		}
+		fputs("<tr><td class=\"l\">", out);
+		esc(out, r->comm);
+		fprintf(out, "</td><td>%u</td><td class=\"l\">", r->tgid);
+		esc(out, r->method);
+		fputc(' ', out);
+		esc(out, r->route);
+		fprintf(out, "</td><td>%llu</td><td>%llu</td>", (unsigned long long)r->count,
+			(unsigned long long)bad);
+		td_dur(out, hist_mean(&r->lat));
+		td_dur(out, (double)hist_quantile(&r->lat, 0.99));
+		fprintf(out, "<td>%llu</td>", (unsigned long long)bound);
+		td_dur(out, hist_mean(&r->db));
+		fprintf(out, "<td>%.1f</td>", hist_mean(&r->stmts));
+		td_dur(out, hist_mean(&r->pool_wait));
+		td_dur(out, hist_mean(&r->app));
+		fprintf(out, "<td class=\"l\">%s</td></tr>\n", bound ? bind_method_name(main_m) : "-");
+	}
+	fputs("</tbody></table>\n", out);
+}
+
 static void sessions(FILE *out, const struct summary *s)
 {
 	uint32_t ng = 0, i;
@@ -280,6 +327,7 @@ int html_file(const char *path, const struct summary *s, const struct flame *f, 
 	ftree_free(root);
 	statements(out, s);
 	sessions(out, s);
+	requests(out, s);
 	over_time(out, s);
 	timeline(out, s);
 	fputs("</body></html>\n", out);

@@ -232,6 +232,59 @@ static void transactions(FILE *out, const struct proc_group *g, uint32_t ng)
 	EACH_GROUP(histogram(out, "dblat_idle_in_transaction_seconds", kv, &p->idle_in_txn));
 }
 
+#define EACH_ROUTE(...) do {						\
+	for (i = 0; i < s->nroutes; i++) {				\
+		const struct route_stats *r = &s->routes[i];		\
+		char pid[16];						\
+		const char *kv[] = { "comm", r->comm, "pid", pid, "http_method", r->method, \
+				     "route", r->route, NULL };		\
+		snprintf(pid, sizeof(pid), "%u", r->tgid);		\
+		__VA_ARGS__;						\
+	}								\
+} while (0)
+
+/* HTTP requests per route, the database time bound to them, and pool queue waits. */
+static void requests(FILE *out, const struct summary *s)
+{
+	uint32_t i;
+	int m;
+
+	if (!s->nroutes && !s->npools)
+		return;
+	header(out, "dblat_http_request_duration_seconds", "histogram",
+	       "HTTP request latency of traced servers: request read to the last response write.");
+	EACH_ROUTE(histogram(out, "dblat_http_request_duration_seconds", kv, &r->lat));
+	header(out, "dblat_http_request_db_seconds", "histogram",
+	       "Database time of each HTTP request its statements were bound to.");
+	EACH_ROUTE(histogram(out, "dblat_http_request_db_seconds", kv, &r->db));
+	header(out, "dblat_http_requests_bound_total", "counter",
+	       "HTTP requests with their database work bound to them, by how (bound_by).");
+	for (m = 0; m < BIND_N; m++) {
+		if (m == BIND_EXACT_PROXY)
+			continue;
+		EACH_ROUTE({
+			const char *kvm[] = { kv[0], kv[1], kv[2], kv[3], kv[4], kv[5], kv[6], kv[7],
+					      "bound_by", bind_method_name(m), NULL };
+
+			sample(out, "dblat_http_requests_bound_total", kvm, r->attributed[m]);
+		});
+	}
+	header(out, "dblat_pool_wait_seconds", "histogram",
+	       "Queue wait for a pooled connection, per process; bound_by says how it was obtained.");
+	for (i = 0; i < s->npools; i++) {
+		const struct pool_stats *p = &s->pools[i];
+		int pm = pool_method(p);
+		const struct hist *h = pm == BIND_EXACT_PROXY ? &p->proxy_wait :
+				       pm == BIND_EXACT_THREAD ? &p->thread_gap : &p->wait;
+		char pid[16];
+		const char *kv[] = { "comm", p->comm, "pid", pid, "bound_by", bind_method_name(pm), NULL };
+
+		snprintf(pid, sizeof(pid), "%u", p->tgid);
+		if (h->count)
+			histogram(out, "dblat_pool_wait_seconds", kv, h);
+	}
+}
+
 void prom_write(FILE *out, const struct summary *s)
 {
 	uint32_t ng = 0;
@@ -241,6 +294,7 @@ void prom_write(FILE *out, const struct summary *s)
 	statements(out, s);
 	sessions(out, g, ng);
 	transactions(out, g, ng);
+	requests(out, s);
 	proc_groups_free(g, ng);
 }
 

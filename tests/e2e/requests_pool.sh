@@ -71,7 +71,8 @@ out="$TEST_TMP/dblat.json"
 # Recorded as well: the report from the recording must bind the same way.
 printf '#!/bin/sh\nexec "%s" record -o "%s" "$@"\n' "$DBLAT" "$TEST_TMP/run.dblat" >"$TEST_TMP/dblat-record"
 chmod +x "$TEST_TMP/dblat-record"
-DBLAT=$TEST_TMP/dblat-record dblat_start "$out" -p "$app" -p "$POSTMASTER_PID" --folded "$TEST_TMP/dblat.folded"
+DBLAT=$TEST_TMP/dblat-record dblat_start "$out" -p "$app" -p "$POSTMASTER_PID" --folded "$TEST_TMP/dblat.folded" \
+	--prom "$TEST_TMP/dblat.prom" --html "$TEST_TMP/dblat.html"
 : >"$TEST_TMP/waits.log"
 timeout 240 "$PY" "$TEST_TMP/load.py" "$http_port" 48 50 >"$TEST_TMP/load.json" || fail "load generator failed"
 sleep 1
@@ -149,6 +150,21 @@ awk -v c="$comm" '{
 awk -v a="$(cat "$TEST_TMP/json_client.txt")" -v b="$(cat "$TEST_TMP/folded_client.txt")" \
 	'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d / a < 0.01) }'
 check_true "client statement time, folded (request stacks included) = JSON ($(cat "$TEST_TMP/folded_client.txt") vs $(cat "$TEST_TMP/json_client.txt") us)" $?
+
+echo "== text, Prometheus, HTML"
+sed -n '/^COMM .* REQUEST /,$p' "$DBLAT_OUT"
+grep -qE "^python3 +$app GET /models +$want_n .* derived-anchored$" "$DBLAT_OUT"
+check_true "text report: the /models row, bound by derived-anchored" $?
+awk -f "$TESTS_DIR/lib/prom_check.awk" "$TEST_TMP/dblat.prom"
+check_true "prometheus file passes the strict parser" $?
+check "prom: /models requests bound (derived-anchored)" \
+	"$(awk -v p="pid=\"$app\"" 'index($0, "dblat_http_requests_bound_total{") == 1 && index($0, p) && index($0, "route=\"/models\"") && index($0, "bound_by=\"derived-anchored\"") { print $NF }' "$TEST_TMP/dblat.prom")" \
+	"$want_n"
+check "prom: pool wait count (derived-anchored)" \
+	"$(awk -v p="pid=\"$app\"" 'index($0, "dblat_pool_wait_seconds_count{") == 1 && index($0, p) && index($0, "bound_by=\"derived-anchored\"") { print $NF }' "$TEST_TMP/dblat.prom")" \
+	"$d_paired"
+grep -q '<table id="requests">' "$TEST_TMP/dblat.html" && grep -q '<td class="l">GET /models</td>' "$TEST_TMP/dblat.html"
+check_true "HTML has the requests table with GET /models" $?
 
 echo "== the recording reproduces it"
 "$DBLAT" report "$TEST_TMP/run.dblat" --json "$TEST_TMP/report.json" >/dev/null 2>"$TEST_TMP/report.err"
