@@ -8,7 +8,7 @@
 #   - the pool wait (each checkout matched to its request by the response
 #     written at the end of the checkout) agrees within 10% with the wait
 #     the app measures itself around its pool checkout, at the mean and the
-#     p99, request for request as the app logs them;
+#     p99, over the requests of the load as the app logs them;
 #   - every /models request is bound to its database work: BEGIN, the key
 #     lookup, ROLLBACK (app.py: authenticated or 401, the lookup is all it
 #     runs), so 3 statements per request; its database time is under its
