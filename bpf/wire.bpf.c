@@ -111,6 +111,7 @@ int BPF_PROG(dbl_fork, struct task_struct *parent, struct task_struct *child)
 		t = bpf_map_lookup_elem(&targets, &ptgid);
 		if (t && *t == DBLAT_TARGET_PID)
 			bpf_map_update_elem(&targets, &ctgid, &v, BPF_ANY);
+		target_forget(ctgid);
 	}
 	/* A postmaster's fork starts a backend's session. */
 	if (!is_target(ptgid))
@@ -136,6 +137,7 @@ int BPF_PROG(dbl_exec, struct task_struct *p)
 	t = bpf_map_lookup_elem(&targets, &tgid);
 	if (t && *t != DBLAT_TARGET_PID)
 		bpf_map_delete_elem(&targets, &tgid);
+	target_forget(tgid);
 	return 0;
 }
 
@@ -159,6 +161,7 @@ int BPF_PROG(dbl_exit, struct task_struct *p)
 
 		if (t && *t != DBLAT_TARGET_PID)
 			bpf_map_delete_elem(&targets, &tgid);
+		target_forget(tgid);
 	}
 	if (!bpf_map_lookup_elem(&procs, &tgid))
 		return 0;
@@ -726,12 +729,17 @@ static __always_inline void emit_http(struct scratch *sc, struct dblat_conn *c, 
 	emit(sc, (sizeof(sc->ev) + dblat_data_pad(n)) & 1023);
 }
 
-static __always_inline void on_data(int dir, int fd, struct segs *segs, long ret)
+/*
+ * A global function: the verifier checks it once, whatever the caller knows
+ * about dir and the buffer's shape (inlined, that is past its limit).
+ * c is NULL for a socket not seen before.
+ */
+__noinline int on_data(struct dblat_conn *c, int dir, int fd, struct segs *segs, long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, zero = 0, cap, total = ret, i;
 	__u64 key = ((__u64)tgid << 32) | (__u32)fd;
-	struct dblat_conn *c, nc = {};
+	struct dblat_conn nc = {};
 	struct scratch *sc;
 	struct dblat_frame *fr;
 	struct walk w = {};
@@ -740,23 +748,22 @@ static __always_inline void on_data(int dir, int fd, struct segs *segs, long ret
 	bool untyped = false, fresh = false;
 	int stream;
 
-	c = bpf_map_lookup_elem(&conns, &key);
+	if (!segs)
+		return 0;
 	if (!c) {
 		__u8 one = 1;
 
-		if (bpf_map_lookup_elem(&ignored, &key) || !is_target(tgid))
-			return;
 		sk = fd_stream_sock(fd, &f);
 		if (!sk) {
 			bpf_map_update_elem(&ignored, &key, &one, BPF_ANY);
-			return;
+			return 0;
 		}
 		if (bpf_map_update_elem(&conns, &key, &nc, BPF_NOEXIST))
 			stat_inc(DBLAT_STAT_CONN_FULL);
 		bpf_map_update_elem(&procs, &tgid, &zero, BPF_NOEXIST);
 		c = bpf_map_lookup_elem(&conns, &key);
 		if (!c)
-			return;
+			return 0;
 	}
 	if (ret <= 0) {
 		if (ret == 0 && dir == DBLAT_DIR_RECV && c->state != DBLAT_CONN_PENDING) {
@@ -771,16 +778,16 @@ static __always_inline void on_data(int dir, int fd, struct segs *segs, long ret
 			ev.role = c->role;
 			emit(&ev, sizeof(ev));
 		}
-		return;
+		return 0;
 	}
 
 	sc = bpf_map_lookup_elem(&scratch_map, &zero);
 	if (!sc)
-		return;
+		return 0;
 
 	if (c->state == DBLAT_CONN_HTTP) {
 		emit_http(sc, c, segs, dir, fd, total, (__u32)id);
-		return;
+		return 0;
 	}
 	if (c->state == DBLAT_CONN_PENDING) {
 		__u32 peek = total < 64 ? total : 64;
@@ -813,7 +820,7 @@ static __always_inline void on_data(int dir, int fd, struct segs *segs, long ret
 			}
 			emit(sc, sizeof(sc->ev) + sizeof(struct dblat_conn_info));
 			emit_http(sc, c, segs, dir, fd, total, (__u32)id);
-			return;
+			return 0;
 		}
 		if (stream < 0) {
 			if (++c->tries >= 8) {
@@ -822,7 +829,7 @@ static __always_inline void on_data(int dir, int fd, struct segs *segs, long ret
 				bpf_map_update_elem(&ignored, &key, &one, BPF_ANY);
 				bpf_map_delete_elem(&conns, &key);
 			}
-			return;
+			return 0;
 		}
 		c->state = DBLAT_CONN_PG;
 		c->id = __sync_fetch_and_add(&next_conn_id, 1);
@@ -897,7 +904,7 @@ static __always_inline void on_data(int dir, int fd, struct segs *segs, long ret
 		sc->ev.cap_len = cap;
 		sc->ev.flags = DBLAT_F_TLS;
 		emit(sc, sizeof(sc->ev) + (cap ? 8 : 0));
-		return;
+		return 0;
 	}
 
 	cap = stream == DBLAT_STREAM_FE ? cap_fe : cap_be;
@@ -996,14 +1003,10 @@ out:
 		emit(sc, size);
 	}
 	(void)i;
+	return 0;
 }
 
-/* ---- syscall hooks: arguments come from the saved user registers ---- */
-
-static __always_inline struct pt_regs *uregs(void)
-{
-	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-}
+/* ---- syscall hooks ---- */
 
 static __always_inline void one_seg(struct segs *s, __u64 buf, long ret)
 {
@@ -1033,38 +1036,14 @@ static __always_inline void iov_segs(struct segs *s, const struct iovec *iov, __
 	}
 }
 
-/*
- * The per-syscall programs only find the buffer and skip what is not ours;
- * the work is one program reached by tail call, so the verifier checks it
- * once instead of once per syscall (that took seconds per program).
- */
-struct data_args {
-	struct segs segs;
-	long ret;
-	int dir;
-	int fd;
-};
+enum buf_shape { BUF_FLAT, BUF_IOVEC, BUF_MSGHDR };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct data_args);
-} data_args_map SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, __u32);
-} data_prog SEC(".maps");
-
-static __always_inline int data_hook(void *ctx, int dir, int vec, long ret)
+/* A read or write of any shape finished: skip what is not ours, then frame it. */
+static __always_inline int data_exit(struct pt_regs *regs, int dir, int shape, long ret)
 {
-	__u64 id = bpf_get_current_pid_tgid(), key, a1;
-	struct data_args *a;
-	struct pt_regs *r;
-	__u32 zero = 0;
+	__u64 id = bpf_get_current_pid_tgid(), key;
+	struct dblat_conn *c;
+	struct segs s = {};
 	int fd;
 
 	/* Cheapest rejections first: most reads on a busy host are EAGAIN or not ours. */
@@ -1072,128 +1051,29 @@ static __always_inline int data_hook(void *ctx, int dir, int vec, long ret)
 		return 0;
 	if (filter_targets && !is_target(id >> 32))
 		return 0;
-	r = uregs();
-	fd = BPF_CORE_READ(r, di);
+	fd = regs->di;
 	key = (id & ~0xffffffffull) | (__u32)fd;
-	if (!bpf_map_lookup_elem(&conns, &key) &&
-	    (bpf_map_lookup_elem(&ignored, &key) || !is_target(id >> 32)))
+	c = bpf_map_lookup_elem(&conns, &key);
+	if (!c && (bpf_map_lookup_elem(&ignored, &key) || !is_target(id >> 32)))
 		return 0;
-	a1 = BPF_CORE_READ(r, si);
-	a = bpf_map_lookup_elem(&data_args_map, &zero);
-	if (!a)
-		return 0;
-	__builtin_memset(&a->segs, 0, sizeof(a->segs));
-	if (vec == 0) {
-		one_seg(&a->segs, a1, ret);
-	} else if (vec == 1) {
-		iov_segs(&a->segs, (const struct iovec *)a1, BPF_CORE_READ(r, dx), ret);
+	if (shape == BUF_FLAT) {
+		one_seg(&s, regs->si, ret);
+	} else if (shape == BUF_IOVEC) {
+		iov_segs(&s, (const struct iovec *)regs->si, regs->dx, ret);
 	} else {
 		struct user_msghdr mh;
 
-		if (bpf_probe_read_user(&mh, sizeof(mh), (void *)a1))
+		if (bpf_probe_read_user(&mh, sizeof(mh), (void *)regs->si))
 			return 0;
-		iov_segs(&a->segs, mh.msg_iov, mh.msg_iovlen, ret);
+		iov_segs(&s, mh.msg_iov, mh.msg_iovlen, ret);
 	}
-	a->ret = ret;
-	a->dir = dir;
-	a->fd = fd;
-	bpf_tail_call(ctx, &data_prog, 0);
+	on_data(c, dir, fd, &s, ret);
 	return 0;
 }
 
-SEC("tracepoint")
-int dbl_data(void *ctx)
-{
-	__u32 zero = 0;
-	struct data_args *a = bpf_map_lookup_elem(&data_args_map, &zero);
-	struct segs s;
-
-	if (!a)
-		return 0;
-	s = a->segs;
-	on_data(a->dir, a->fd, &s, a->ret);
-	return 0;
-}
-
-#define MSG_PEEK 2
-
-static __always_inline bool peeked(int flags_reg)
-{
-	struct pt_regs *r = uregs();
-	long flags = flags_reg == 3 ? BPF_CORE_READ(r, r10) : BPF_CORE_READ(r, dx);
-
-	return flags & MSG_PEEK;
-}
-
-SEC("tracepoint/syscalls/sys_exit_read")
-int dbl_read(struct trace_event_raw_sys_exit *ctx) { return data_hook(ctx, DBLAT_DIR_RECV, 0, ctx->ret); }
-
-SEC("tracepoint/syscalls/sys_exit_write")
-int dbl_write(struct trace_event_raw_sys_exit *ctx) { return data_hook(ctx, DBLAT_DIR_SEND, 0, ctx->ret); }
-
-SEC("tracepoint/syscalls/sys_exit_recvfrom")
-int dbl_recvfrom(struct trace_event_raw_sys_exit *ctx)
-{
-	if (peeked(3))
-		return 0;
-	return data_hook(ctx, DBLAT_DIR_RECV, 0, ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_sendto")
-int dbl_sendto(struct trace_event_raw_sys_exit *ctx) { return data_hook(ctx, DBLAT_DIR_SEND, 0, ctx->ret); }
-
-SEC("tracepoint/syscalls/sys_exit_readv")
-int dbl_readv(struct trace_event_raw_sys_exit *ctx) { return data_hook(ctx, DBLAT_DIR_RECV, 1, ctx->ret); }
-
-SEC("tracepoint/syscalls/sys_exit_writev")
-int dbl_writev(struct trace_event_raw_sys_exit *ctx) { return data_hook(ctx, DBLAT_DIR_SEND, 1, ctx->ret); }
-
-SEC("tracepoint/syscalls/sys_exit_recvmsg")
-int dbl_recvmsg(struct trace_event_raw_sys_exit *ctx)
-{
-	if (peeked(2))
-		return 0;
-	return data_hook(ctx, DBLAT_DIR_RECV, 2, ctx->ret);
-}
-
-SEC("tracepoint/syscalls/sys_exit_sendmsg")
-int dbl_sendmsg(struct trace_event_raw_sys_exit *ctx) { return data_hook(ctx, DBLAT_DIR_SEND, 2, ctx->ret); }
-
-/* Send entries only stamp connections already known to be PostgreSQL. */
-static __always_inline int mark_send(int fd)
+static __always_inline int on_close(int fd)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u64 key = (id & ~0xffffffffull) | (__u32)fd;
-	struct dblat_conn *c;
-
-	if (filter_targets && !is_target(id >> 32))
-		return 0;
-	c = bpf_map_lookup_elem(&conns, &key);
-
-	if (c && c->state != DBLAT_CONN_PENDING) {
-		c->send_ts = bpf_ktime_get_ns();
-		c->send_tid = (__u32)id;
-	}
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_write")
-int dbl_write_in(struct trace_event_raw_sys_enter *ctx) { return mark_send(ctx->args[0]); }
-
-SEC("tracepoint/syscalls/sys_enter_sendto")
-int dbl_sendto_in(struct trace_event_raw_sys_enter *ctx) { return mark_send(ctx->args[0]); }
-
-SEC("tracepoint/syscalls/sys_enter_writev")
-int dbl_writev_in(struct trace_event_raw_sys_enter *ctx) { return mark_send(ctx->args[0]); }
-
-SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int dbl_sendmsg_in(struct trace_event_raw_sys_enter *ctx) { return mark_send(ctx->args[0]); }
-
-SEC("tracepoint/syscalls/sys_enter_close")
-int dbl_close(struct trace_event_raw_sys_enter *ctx)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	int fd = ctx->args[0];
 	__u64 key = (id & ~0xffffffffull) | (__u32)fd;
 	struct dblat_conn *c = bpf_map_lookup_elem(&conns, &key);
 	struct dblat_event ev = {};
@@ -1216,13 +1096,11 @@ int dbl_close(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_connect")
-int dbl_connect_enter(struct trace_event_raw_sys_enter *ctx)
+static __always_inline int connect_enter(int fd, __u64 addr, __u32 len)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
 	struct connect_start *cs, init = {};
-	__u32 len = ctx->args[2];
 
 	if (!is_target(id >> 32))
 		return 0;
@@ -1231,20 +1109,19 @@ int dbl_connect_enter(struct trace_event_raw_sys_enter *ctx)
 	if (!cs)
 		return 0;
 	cs->ts = bpf_ktime_get_ns();
-	cs->fd = ctx->args[0];
+	cs->fd = fd;
 	if (len > DBLAT_ADDR_MAX)
 		len = DBLAT_ADDR_MAX;
 	barrier_var(len);
 	len &= 127;
 	if (len > DBLAT_ADDR_MAX)
 		len = DBLAT_ADDR_MAX;
-	if (bpf_probe_read_user(cs->a.addr, len, (void *)ctx->args[1]) == 0)
+	if (bpf_probe_read_user(cs->a.addr, len, (void *)addr) == 0)
 		cs->a.len = len;
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_connect")
-int dbl_connect_exit(struct trace_event_raw_sys_exit *ctx)
+static __always_inline int connect_exit(long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id, zero = 0;
@@ -1271,7 +1148,7 @@ int dbl_connect_exit(struct trace_event_raw_sys_exit *ctx)
 	sc->ev.tgid = id >> 32;
 	sc->ev.tid = tid;
 	sc->ev.fd = cs->fd;
-	sc->ev.ret = ctx->ret;
+	sc->ev.ret = ret;
 	bpf_get_current_comm(sc->ev.comm, sizeof(sc->ev.comm));
 	ci = (void *)sc->data;
 	__builtin_memset(ci, 0, sizeof(*ci));
@@ -1321,11 +1198,106 @@ static __always_inline int accept_exit(long ret)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_accept")
-int dbl_accept(struct trace_event_raw_sys_exit *ctx) { return accept_exit(ctx->ret); }
+#define MSG_PEEK 2
 
-SEC("tracepoint/syscalls/sys_exit_accept4")
-int dbl_accept4(struct trace_event_raw_sys_exit *ctx) { return accept_exit(ctx->ret); }
+/*
+ * Syscalls by x86-64 number. Two raw syscall tracepoints replace one
+ * tracepoint per syscall: the per-syscall events go through perf's record
+ * building on every hit, which cost more than the programs themselves.
+ */
+enum {
+	NR_read = 0, NR_write = 1, NR_close = 3, NR_readv = 19, NR_writev = 20,
+	NR_connect = 42, NR_accept = 43, NR_sendto = 44, NR_recvfrom = 45,
+	NR_sendmsg = 46, NR_recvmsg = 47, NR_accept4 = 288,
+};
+
+#define BIT(n) (1ull << (n))
+#define EXIT_NRS (BIT(NR_read) | BIT(NR_write) | BIT(NR_readv) | BIT(NR_writev) | \
+		  BIT(NR_connect) | BIT(NR_accept) | BIT(NR_sendto) | BIT(NR_recvfrom) | \
+		  BIT(NR_sendmsg) | BIT(NR_recvmsg))
+#define ENTER_NRS (BIT(NR_write) | BIT(NR_close) | BIT(NR_writev) | BIT(NR_connect) | \
+		   BIT(NR_sendto) | BIT(NR_sendmsg))
+
+/* Every syscall of every process comes here: say no in as few instructions as possible. */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(dbl_sys_exit, struct pt_regs *regs, long ret)
+{
+	long nr = regs->orig_ax;
+	int dir = DBLAT_DIR_RECV, shape = BUF_FLAT;
+
+	if (nr == NR_accept4)
+		return accept_exit(ret);
+	if ((__u64)nr > 63 || !(BIT(nr) & EXIT_NRS))
+		return 0;
+	switch (nr) {
+	case NR_read:
+		break;
+	case NR_recvfrom:
+		if (regs->r10 & MSG_PEEK)
+			return 0;
+		break;
+	case NR_readv:
+		shape = BUF_IOVEC;
+		break;
+	case NR_recvmsg:
+		if (regs->dx & MSG_PEEK)
+			return 0;
+		shape = BUF_MSGHDR;
+		break;
+	case NR_write:
+	case NR_sendto:
+		dir = DBLAT_DIR_SEND;
+		break;
+	case NR_writev:
+		dir = DBLAT_DIR_SEND;
+		shape = BUF_IOVEC;
+		break;
+	case NR_sendmsg:
+		dir = DBLAT_DIR_SEND;
+		shape = BUF_MSGHDR;
+		break;
+	case NR_connect:
+		return connect_exit(ret);
+	case NR_accept:
+		return accept_exit(ret);
+	default:
+		return 0;
+	}
+	return data_exit(regs, dir, shape, ret);
+}
+
+/* Send entries only stamp connections already known to be PostgreSQL. */
+static __always_inline int mark_send(int fd)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u64 key = (id & ~0xffffffffull) | (__u32)fd;
+	struct dblat_conn *c;
+
+	if (filter_targets && !is_target(id >> 32))
+		return 0;
+	c = bpf_map_lookup_elem(&conns, &key);
+
+	if (c && c->state != DBLAT_CONN_PENDING) {
+		c->send_ts = bpf_ktime_get_ns();
+		c->send_tid = (__u32)id;
+	}
+	return 0;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(dbl_sys_enter, struct pt_regs *regs, long nr)
+{
+	if ((__u64)nr > 63 || !(BIT(nr) & ENTER_NRS))
+		return 0;
+	switch (nr) {
+	case NR_close:
+		return on_close(regs->di);
+	case NR_connect:
+		return connect_enter(regs->di, regs->si, regs->dx);
+	default:
+		return mark_send(regs->di);
+	}
+}
 
 /*
  * The end of a TCP handshake, on either side: runs in softirq context, so

@@ -288,6 +288,7 @@ struct stage_probes *stage_probes_attach(struct bpf_object *wire, const struct t
 	if ((err = reuse(sp->skel->maps.events, wire, "events")) ||
 	    (err = reuse(sp->skel->maps.stats, wire, "stats")) ||
 	    (err = reuse(sp->skel->maps.targets, wire, "targets")) ||
+	    (err = reuse(sp->skel->maps.target_cache, wire, "target_cache")) ||
 	    (err = reuse(sp->skel->maps.target_comms, wire, "target_comms"))) {
 		fprintf(stderr, "dblat: --server-stages: cannot share the wire maps: %s\n", strerror(-err));
 		goto fail;

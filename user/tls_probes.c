@@ -164,6 +164,7 @@ struct tls_probes *tls_probes_attach(struct bpf_object *wire, const struct trace
 	if ((err = reuse(tp->skel->maps.events, wire, "events")) ||
 	    (err = reuse(tp->skel->maps.stats, wire, "stats")) ||
 	    (err = reuse(tp->skel->maps.targets, wire, "targets")) ||
+	    (err = reuse(tp->skel->maps.target_cache, wire, "target_cache")) ||
 	    (err = reuse(tp->skel->maps.target_comms, wire, "target_comms")) ||
 	    (err = reuse(tp->skel->maps.tls_procs, wire, "tls_procs"))) {
 		fprintf(stderr, "dblat: TLS probes: cannot share the wire maps: %s\n", strerror(-err));

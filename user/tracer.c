@@ -153,7 +153,6 @@ struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void
 		t->skel->rodata->wakeup_bytes = (__u64)o->ringbuf_mb << 18;
 	}
 
-	bpf_program__set_autoattach(t->skel->progs.dbl_data, false);
 	err = wire_bpf__load(t->skel);
 	if (err) {
 		fprintf(stderr, "dblat: cannot load BPF programs (%s); run with -v for the verifier log\n",
@@ -176,15 +175,6 @@ struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void
 		bpf_map_update_elem(bpf_map__fd(t->skel->maps.target_comms), key, &v, BPF_ANY);
 	}
 
-	{
-		__u32 k = 0;
-		int pfd = bpf_program__fd(t->skel->progs.dbl_data);
-
-		if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.data_prog), &k, &pfd, BPF_ANY)) {
-			fprintf(stderr, "dblat: cannot install the data program: %s\n", strerror(errno));
-			goto fail;
-		}
-	}
 	resolve_servers(t, o);
 
 	err = wire_bpf__attach(t->skel);

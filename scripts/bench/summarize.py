@@ -95,10 +95,6 @@ def summarize_arm(runs, workload, arm):
                 "untraced_p50_us": ((u.get("latency") or {}).get("total") or {}).get("p50_us"),
                 "traced_p50_us": ((t.get("latency") or {}).get("total") or {}).get("p50_us"),
             })
-        if t.get("bpf"):
-            row["bpf"] = dict(t["bpf"])
-            if t.get("transactions"):
-                row["bpf"]["us_per_tx"] = t["bpf"]["run_time_ns"] / 1000 / t["transactions"]
         allrows.append(row)
     # Another tracer on the syscall tracepoints during a run changes the
     # baseline: medians use the clean pairs when there are any.
@@ -129,7 +125,14 @@ def summarize_arm(runs, workload, arm):
         s["traced_p99_us_median"] = med([r.get("traced_p99_us") for r in rows])
         s["p99_ratio_median"] = med([r.get("p99_ratio") for r in rows])
         s["p99_service_ratio_median"] = med([r.get("p99_service_ratio") for r in rows])
-    bpfs = [r["bpf"] for r in rows if r.get("bpf")]
+    # BPF run times come from the profile block (bpf_stats on), outside the pairs.
+    bpfs = []
+    for r in runs:
+        if r["workload"] == workload and r["arm"] == arm + "-profile" and r.get("bpf"):
+            b = dict(r["bpf"])
+            if r.get("transactions"):
+                b["us_per_tx"] = b["run_time_ns"] / 1000 / r["transactions"]
+            bpfs.append(b)
     if bpfs:
         s["bpf"] = {
             "ns_per_run_median": med([b.get("ns_per_run") for b in bpfs]),
@@ -286,7 +289,8 @@ def main():
           f"{fmt(b.get('runs_per_s_median'), 0, 8)} {fmt(b.get('cpu_pct_median'), 1, 6)} "
           f"{fmt(b.get('us_per_tx_median'), 2, 7)}")
     p("  (CPU% = % of one core while the load ran; BPF figures cover every hit of dblat's programs,")
-    p("   other processes' syscalls included; us/tx = BPF run time / transactions of the run)")
+    p("   other processes' syscalls included; us/tx = BPF run time / transactions of the run;")
+    p("   BPF figures from the profile block, which runs with kernel.bpf_stats_enabled)")
     dirty = sum(1 for w in list(wl) + list(comps) for r in (wl.get(w) or comps.get(w))["pairs"] if not r["clean"])
     if dirty:
         names = sorted({n for r in runs for n in (r.get("foreign_tracing_names") or [])})
