@@ -6,6 +6,7 @@
 #include <argp.h>
 #include <errno.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@
 #include "tracer.h"
 
 #define MAX_TARGETS 64
+/* Events arrive without wake-ups: short polls keep each batch of work small. */
+#define POLL_MS 20
 
 static struct env {
 	pid_t pids[MAX_TARGETS];
@@ -31,13 +34,14 @@ static struct env {
 	unsigned cap_fe;
 	unsigned ringbuf_mb;
 	int width;
+	int nice;
 	bool verbose;
 	bool server_stages;
 	bool no_tls_probes;
 	enum { MODE_LIVE, MODE_RECORD, MODE_REPORT } mode;
 	const char *output;	/* record -o */
 	const char *input;	/* report FILE */
-} env = { .width = 100, .no_tls_probes = true };
+} env = { .width = 100, .nice = 10, .no_tls_probes = true };
 
 const char *argp_program_version = "dblat 0.1";
 static const char doc[] =
@@ -54,7 +58,8 @@ static const char doc[] =
 "    dblat -c pgbench -c postgres # processes by name\n"
 "    dblat record -o run.dblat -d 60 && dblat report run.dblat --json run.json";
 
-enum { OPT_JSON = 1000, OPT_CAPTURE, OPT_RINGBUF, OPT_WIDTH, OPT_SERVER_STAGES, OPT_NO_TLS_PROBES, OPT_TLS_PROBES };
+enum { OPT_JSON = 1000, OPT_CAPTURE, OPT_RINGBUF, OPT_WIDTH, OPT_SERVER_STAGES, OPT_NO_TLS_PROBES, OPT_TLS_PROBES,
+       OPT_NICE };
 
 static const struct argp_option opts[] = {
 	{ "pid", 'p', "PID", 0, "Trace this process and its descendants (repeatable)", 0 },
@@ -64,6 +69,9 @@ static const struct argp_option opts[] = {
 	{ "json", OPT_JSON, "FILE", 0, "Write the final summary as JSON (schema dblat/1)", 0 },
 	{ "capture-bytes", OPT_CAPTURE, "N", 0, "Bytes of each client request copied (SQL text longer is cut; 64..4096, default 4096)", 0 },
 	{ "ringbuf-mb", OPT_RINGBUF, "MB", 0, "Ring buffer size in MiB (power of 2, default 16)", 0 },
+	{ "nice", OPT_NICE, "N", 0, "Scheduling niceness of dblat itself once attached (-20..19, "
+	  "default 10): the traced load keeps the CPU when both want it; the ring buffer "
+	  "absorbs the wait, and what overflows it is counted as dropped", 0 },
 	{ "width", OPT_WIDTH, "N", 0, "Characters of query text in the text report (default 100)", 0 },
 	{ "server-stages", OPT_SERVER_STAGES, NULL, 0, "Also time parse/plan/execute, lock waits and checkpoints in the server with PostgreSQL's USDT probes. Each probe hit costs a trap, 2 to 6 per statement; scripts/bench-overhead.sh --dblat-args --server-stages measures it", 0 },
 	{ "tls-probes", OPT_TLS_PROBES, NULL, 0, "Read encrypted connections' statements from libssl (uprobes on SSL_read/SSL_write: two traps per call in every process using libssl, measured by scripts/bench-overhead.sh). Without it encrypted connections are timed per round trip, without statement text", 0 },
@@ -131,6 +139,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *st)
 		break;
 	case OPT_WIDTH:
 		env.width = parse_long(arg, 10, 100000, "width", st);
+		break;
+	case OPT_NICE:
+		env.nice = parse_long(arg, -20, 19, "niceness", st);
 		break;
 	case 'v':
 		env.verbose = true;
@@ -331,6 +342,9 @@ int main(int argc, char **argv)
 		err = 1;
 		goto cleanup;
 	}
+	/* Loading wants the CPU now; consuming can wait for the traced load's idle moments. */
+	if (setpriority(PRIO_PROCESS, 0, env.nice))
+		fprintf(stderr, "dblat: cannot set niceness %d: %s\n", env.nice, strerror(errno));
 	/* Nothing is consumed before the first poll: the recording misses no event. */
 	sum->start_ns = mono_ns();
 	if (env.mode == MODE_RECORD) {
@@ -354,7 +368,7 @@ int main(int argc, char **argv)
 		next_ival = start + (uint64_t)(env.interval * 1e9);
 
 	while (!exiting) {
-		err = tracer_poll(run.tr, 100);
+		err = tracer_poll(run.tr, POLL_MS);
 		if (err < 0 && err != -EINTR) {
 			fprintf(stderr, "dblat: reading events failed: %s\n", strerror(-err));
 			err = 1;
