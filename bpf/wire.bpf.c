@@ -730,6 +730,36 @@ static __always_inline void emit_http(struct scratch *sc, struct dblat_conn *c, 
 }
 
 /*
+ * The usual small buffer is copied whole: hop over its first headers in the
+ * copy, without the loop helper. What is left (many messages, a bad header)
+ * goes to walk_one, which knows every case.
+ */
+#define QUICK_HOPS 8
+
+static __always_inline void hop_copied(struct walk *w, struct scratch *sc)
+{
+	__u32 off = w->off, end, len, k;
+	__u8 t;
+
+	for (k = 0; k < QUICK_HOPS; k++) {
+		if (off + 5 > w->total)
+			break;
+		t = sc->data[off & (DBLAT_CAP_MAX - 1)];
+		len = be32(&sc->data[(off + 1) & (DBLAT_CAP_MAX - 1)]);
+		if (len < 4 || len > MAX_MSG_LEN || !type_ok(w->stream, t))
+			break;
+		end = off + 1 + len;
+		if (end >= w->total) {
+			w->fr.skip = end - w->total;
+			w->done = true;
+			return;
+		}
+		off = end;
+	}
+	w->off = off;
+}
+
+/*
  * A global function: the verifier checks it once, whatever the caller knows
  * about dir and the buffer's shape (inlined, that is past its limit).
  * c is NULL for a socket not seen before.
@@ -973,7 +1003,10 @@ __noinline int on_data(struct dblat_conn *c, int dir, int fd, struct segs *segs,
 	fr->skip = 0;
 walk:
 	w.fr = *fr;
-	bpf_loop(MAX_HOPS, walk_step, &w, 0);
+	if (total <= cap && !w.fr.part_n && !w.fr.untyped)
+		hop_copied(&w, sc);
+	if (!w.done)
+		bpf_loop(MAX_HOPS, walk_step, &w, 0);
 	*fr = w.fr;
 	if (w.expect_answer)
 		c->be_expect_answer = 1;
