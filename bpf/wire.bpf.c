@@ -49,10 +49,10 @@ struct {
 	__type(value, __u32);
 } procs SEC(".maps");
 
+/* A TCP connect's SYN going out, in the connecting thread: when the connect began. */
 struct connect_start {
 	__u64 ts;
-	__s32 fd;
-	struct dblat_connect_addr a;
+	__u64 sk;
 };
 
 struct {
@@ -536,6 +536,7 @@ static long walk_step(__u32 i, void *arg)
 }
 
 #define MAX_HOPS 65536
+#define SEND_STAMP_MAX_NS 1000000ull
 
 /*
  * Decide whether a buffer can start a PostgreSQL stream: a startup packet,
@@ -713,11 +714,7 @@ static __always_inline void emit_http(struct scratch *sc, struct dblat_conn *c, 
 		n = 0;
 	__builtin_memset(&sc->ev, 0, sizeof(sc->ev));
 	sc->ev.kind = DBLAT_EV_HTTP;
-	if (dir == DBLAT_DIR_SEND && c->send_tid == tid && c->send_ts)
-		sc->ev.ts_ns = c->send_ts;
-	else
-		sc->ev.ts_ns = bpf_ktime_get_ns();
-	c->send_ts = 0;
+	sc->ev.ts_ns = bpf_ktime_get_ns();
 	sc->ev.conn_id = c->id;
 	sc->ev.tgid = id >> 32;
 	sc->ev.tid = tid;
@@ -727,6 +724,27 @@ static __always_inline void emit_http(struct scratch *sc, struct dblat_conn *c, 
 	sc->ev.total_len = total;
 	sc->ev.cap_len = n;
 	emit(sc, (sizeof(sc->ev) + dblat_data_pad(n)) & 1023);
+}
+
+/*
+ * A request starts when its first byte is handed to the kernel, and on
+ * loopback the peer may read it before the send returns. TCP stamps the
+ * transmit it starts inside the send (tcp_clock_cache, CLOCK_MONOTONIC ns):
+ * that time, unless it is stale (nothing was transmitted by this send).
+ * Unix sockets have no such stamp: once user space has seen one, it
+ * attaches dbl_send_enter, which stamps their sends at entry. Until then
+ * (and for a send that raced the attach) a send is stamped at return, and
+ * user space moves a joined request's start back to the backend's read.
+ */
+static __always_inline __u64 tcp_send_start(struct dblat_conn *c)
+{
+	__u64 now = bpf_ktime_get_ns(), t = 0;
+	struct tcp_sock *tp = (struct tcp_sock *)c->sk;
+
+	if (!bpf_core_field_exists(tp->tcp_clock_cache))
+		return now;
+	t = BPF_CORE_READ(tp, tcp_clock_cache);
+	return t && t <= now && now - t < SEND_STAMP_MAX_NS ? t : now;
 }
 
 /*
@@ -890,15 +908,12 @@ __noinline int on_data(struct dblat_conn *c, int dir, int fd, struct segs *segs,
 		}
 		if (sk) {
 			struct dblat_conn_info *ci = (void *)sc->data;
-			struct connect_start *cs;
-			__u32 tid = (__u32)id;
 
 			__builtin_memset(ci, 0, sizeof(*ci));
 			fill_conn_info(ci, sk, f);
 			ci->ppid = BPF_CORE_READ(bpf_get_current_task_btf(), real_parent, tgid);
-			cs = bpf_map_lookup_elem(&connecting, &tid);
-			if (cs && cs->fd == fd)
-				ci->start_ns = cs->ts;
+			c->sk = (__u64)sk;
+			c->tcp = ci->family != 1;
 		}
 		emit(sc, sizeof(sc->ev) + sizeof(struct dblat_conn_info));
 	}
@@ -913,8 +928,11 @@ __noinline int on_data(struct dblat_conn *c, int dir, int fd, struct segs *segs,
 
 	__builtin_memset(&sc->ev, 0, sizeof(sc->ev));
 	sc->ev.kind = DBLAT_EV_DATA;
-	/* A request starts when its first byte is handed to the kernel, not when that returns. */
-	if (dir == DBLAT_DIR_SEND && c->send_tid == (__u32)id && c->send_ts)
+	if (dir != DBLAT_DIR_SEND)
+		sc->ev.ts_ns = bpf_ktime_get_ns();
+	else if (c->tcp)
+		sc->ev.ts_ns = tcp_send_start(c);
+	else if (c->send_tid == (__u32)id && c->send_ts)
 		sc->ev.ts_ns = c->send_ts;
 	else
 		sc->ev.ts_ns = bpf_ktime_get_ns();
@@ -1129,74 +1147,68 @@ static __always_inline int on_close(int fd)
 	return 0;
 }
 
-static __always_inline int connect_enter(int fd, __u64 addr, __u32 len)
+/*
+ * connect() returned (at once for a Unix socket or a non-blocking one, after
+ * the handshake otherwise). Its arguments are still in the saved registers.
+ * A TCP connect began when its SYN went out (dbl_tcp_state); a Unix one
+ * takes microseconds, so its return stands for its start.
+ */
+static __always_inline int connect_exit(struct pt_regs *regs, long ret)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id;
-	struct connect_start *cs, init = {};
+	__u64 id = bpf_get_current_pid_tgid(), now = bpf_ktime_get_ns();
+	__u32 tid = (__u32)id, tgid = id >> 32, zero = 0, len = regs->dx;
+	int fd = regs->di;
+	struct connect_start *cs;
+	struct dblat_connect_addr *a;
+	struct scratch *sc;
+	struct dblat_conn_info *ci;
+	struct file *f = NULL;
+	struct sock *sk;
+	__u64 key = (id & ~0xffffffffull) | (__u32)fd;
 
-	if (!is_target(id >> 32))
+	if (!is_target(tgid))
 		return 0;
-	bpf_map_update_elem(&connecting, &tid, &init, BPF_ANY);
+	/* A reused fd number starts a new connection. */
+	bpf_map_delete_elem(&conns, &key);
+	bpf_map_delete_elem(&ignored, &key);
+	sk = fd_stream_sock(fd, &f);
+	sc = bpf_map_lookup_elem(&scratch_map, &zero);
+	if (!sk || !sc)
+		return 0;
+	__builtin_memset(&sc->ev, 0, sizeof(sc->ev));
+	sc->ev.kind = DBLAT_EV_CONNECT;
+	sc->ev.ts_ns = now;
+	sc->ev.tgid = tgid;
+	sc->ev.tid = tid;
+	sc->ev.fd = fd;
+	sc->ev.ret = ret;
+	bpf_get_current_comm(sc->ev.comm, sizeof(sc->ev.comm));
+	ci = (void *)sc->data;
+	__builtin_memset(ci, 0, sizeof(*ci) + sizeof(*a));
+	fill_conn_info(ci, sk, f);
+	ci->start_ns = now;
 	cs = bpf_map_lookup_elem(&connecting, &tid);
-	if (!cs)
-		return 0;
-	cs->ts = bpf_ktime_get_ns();
-	cs->fd = fd;
+	if (cs) {
+		if (cs->sk == (__u64)sk && cs->ts <= now)
+			ci->start_ns = cs->ts;
+		bpf_map_delete_elem(&connecting, &tid);
+	}
+	a = (void *)(ci + 1);
 	if (len > DBLAT_ADDR_MAX)
 		len = DBLAT_ADDR_MAX;
 	barrier_var(len);
 	len &= 127;
 	if (len > DBLAT_ADDR_MAX)
 		len = DBLAT_ADDR_MAX;
-	if (bpf_probe_read_user(cs->a.addr, len, (void *)addr) == 0)
-		cs->a.len = len;
-	return 0;
-}
-
-static __always_inline int connect_exit(long ret)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id, zero = 0;
-	struct connect_start *cs = bpf_map_lookup_elem(&connecting, &tid);
-	struct scratch *sc;
-	struct dblat_conn_info *ci;
-	struct file *f = NULL;
-	struct sock *sk;
-	__u64 key;
-
-	if (!cs)
-		return 0;
-	/* A reused fd number starts a new connection. */
-	key = (id & ~0xffffffffull) | (__u32)cs->fd;
-	bpf_map_delete_elem(&conns, &key);
-	bpf_map_delete_elem(&ignored, &key);
-	sk = fd_stream_sock(cs->fd, &f);
-	sc = bpf_map_lookup_elem(&scratch_map, &zero);
-	if (!sk || !sc)
-		return 0;
-	__builtin_memset(&sc->ev, 0, sizeof(sc->ev));
-	sc->ev.kind = DBLAT_EV_CONNECT;
-	sc->ev.ts_ns = bpf_ktime_get_ns();
-	sc->ev.tgid = id >> 32;
-	sc->ev.tid = tid;
-	sc->ev.fd = cs->fd;
-	sc->ev.ret = ret;
-	bpf_get_current_comm(sc->ev.comm, sizeof(sc->ev.comm));
-	ci = (void *)sc->data;
-	__builtin_memset(ci, 0, sizeof(*ci));
-	fill_conn_info(ci, sk, f);
-	ci->start_ns = cs->ts;
-	__builtin_memcpy((void *)(ci + 1), &cs->a, sizeof(cs->a));
-	emit(sc, sizeof(sc->ev) + sizeof(*ci) + sizeof(cs->a));
+	if (bpf_probe_read_user(a->addr, len, (void *)regs->si) == 0)
+		a->len = len;
+	emit(sc, sizeof(sc->ev) + sizeof(*ci) + sizeof(*a));
 	{
 		struct dblat_conn nc = { .connecting = 1 };
-		__u32 tgid = id >> 32;
 
 		bpf_map_update_elem(&conns, &key, &nc, BPF_ANY);
 		bpf_map_update_elem(&procs, &tgid, &zero, BPF_NOEXIST);
 	}
-	bpf_map_delete_elem(&connecting, &tid);
 	return 0;
 }
 
@@ -1234,9 +1246,11 @@ static __always_inline int accept_exit(long ret)
 #define MSG_PEEK 2
 
 /*
- * Syscalls by x86-64 number. Two raw syscall tracepoints replace one
- * tracepoint per syscall: the per-syscall events go through perf's record
- * building on every hit, which cost more than the programs themselves.
+ * Syscalls by x86-64 number. One raw sys_exit tracepoint replaces a
+ * tracepoint per syscall: per-syscall events go through perf's record
+ * building on every hit, which cost more than the programs themselves. At
+ * exit the saved registers still hold the arguments, so nothing hooks the
+ * entry: each enabled syscall hook runs on every syscall of every process.
  */
 enum {
 	NR_read = 0, NR_write = 1, NR_close = 3, NR_readv = 19, NR_writev = 20,
@@ -1245,11 +1259,9 @@ enum {
 };
 
 #define BIT(n) (1ull << (n))
-#define EXIT_NRS (BIT(NR_read) | BIT(NR_write) | BIT(NR_readv) | BIT(NR_writev) | \
-		  BIT(NR_connect) | BIT(NR_accept) | BIT(NR_sendto) | BIT(NR_recvfrom) | \
-		  BIT(NR_sendmsg) | BIT(NR_recvmsg))
-#define ENTER_NRS (BIT(NR_write) | BIT(NR_close) | BIT(NR_writev) | BIT(NR_connect) | \
-		   BIT(NR_sendto) | BIT(NR_sendmsg))
+#define EXIT_NRS (BIT(NR_read) | BIT(NR_write) | BIT(NR_close) | BIT(NR_readv) | \
+		  BIT(NR_writev) | BIT(NR_connect) | BIT(NR_accept) | BIT(NR_sendto) | \
+		  BIT(NR_recvfrom) | BIT(NR_sendmsg) | BIT(NR_recvmsg))
 
 /* Every syscall of every process comes here: say no in as few instructions as possible. */
 SEC("tp_btf/sys_exit")
@@ -1289,8 +1301,10 @@ int BPF_PROG(dbl_sys_exit, struct pt_regs *regs, long ret)
 		dir = DBLAT_DIR_SEND;
 		shape = BUF_MSGHDR;
 		break;
+	case NR_close:
+		return ret ? 0 : on_close(regs->di);
 	case NR_connect:
-		return connect_exit(ret);
+		return connect_exit(regs, ret);
 	case NR_accept:
 		return accept_exit(ret);
 	default:
@@ -1299,37 +1313,31 @@ int BPF_PROG(dbl_sys_exit, struct pt_regs *regs, long ret)
 	return data_exit(regs, dir, shape, ret);
 }
 
-/* Send entries only stamp connections already known to be PostgreSQL. */
-static __always_inline int mark_send(int fd)
+#define SEND_NRS (BIT(NR_write) | BIT(NR_writev) | BIT(NR_sendto) | BIT(NR_sendmsg))
+
+/*
+ * Attached only once a PostgreSQL connection over a Unix socket is seen:
+ * an entry hook runs on every syscall of every process, a price TCP-only
+ * workloads need not pay.
+ */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(dbl_send_enter, struct pt_regs *regs, long nr)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	__u64 key = (id & ~0xffffffffull) | (__u32)fd;
+	__u64 id, key;
 	struct dblat_conn *c;
 
+	if ((__u64)nr > 63 || !(BIT(nr) & SEND_NRS))
+		return 0;
+	id = bpf_get_current_pid_tgid();
 	if (filter_targets && !is_target(id >> 32))
 		return 0;
+	key = (id & ~0xffffffffull) | (__u32)regs->di;
 	c = bpf_map_lookup_elem(&conns, &key);
-
-	if (c && c->state != DBLAT_CONN_PENDING) {
+	if (c && c->state == DBLAT_CONN_PG && !c->tcp) {
 		c->send_ts = bpf_ktime_get_ns();
 		c->send_tid = (__u32)id;
 	}
 	return 0;
-}
-
-SEC("tp_btf/sys_enter")
-int BPF_PROG(dbl_sys_enter, struct pt_regs *regs, long nr)
-{
-	if ((__u64)nr > 63 || !(BIT(nr) & ENTER_NRS))
-		return 0;
-	switch (nr) {
-	case NR_close:
-		return on_close(regs->di);
-	case NR_connect:
-		return connect_enter(regs->di, regs->si, regs->dx);
-	default:
-		return mark_send(regs->di);
-	}
 }
 
 /*
@@ -1346,6 +1354,16 @@ int dbl_tcp_state(struct trace_event_raw_inet_sock_set_state *ctx)
 
 	if (ctx->protocol != 6 /* IPPROTO_TCP */)
 		return 0;
+	if (o == DBLAT_TCP_CLOSE && n == DBLAT_TCP_SYN_SENT) {
+		/* connect() sends the SYN itself: the current thread is the connecting one. */
+		__u64 id = bpf_get_current_pid_tgid();
+		__u32 tid = (__u32)id;
+		struct connect_start cs = { .ts = bpf_ktime_get_ns(), .sk = (__u64)ctx->skaddr };
+
+		if (is_target(id >> 32))
+			bpf_map_update_elem(&connecting, &tid, &cs, BPF_ANY);
+		return 0;
+	}
 	if (!(o == DBLAT_TCP_SYN_SENT && (n == DBLAT_TCP_ESTABLISHED || n == DBLAT_TCP_CLOSE)) &&
 	    !(o == DBLAT_TCP_SYN_RECV && n == DBLAT_TCP_ESTABLISHED))
 		return 0;

@@ -131,7 +131,7 @@ struct dblat_tail_rec {
 };
 
 struct dblat_event {
-	__u64 ts_ns;		/* CLOCK_MONOTONIC: syscall entry for sends, exit for reads */
+	__u64 ts_ns;		/* CLOCK_MONOTONIC: syscall exit; a send's start (see tcp_send_start) */
 	__u64 conn_id;		/* unique per adopted (process, fd) connection */
 	__u32 tgid;
 	__u32 tid;
@@ -215,9 +215,10 @@ struct dblat_conn {
 	__u8 tries;		/* buffers seen before it was recognised */
 	__u8 be_expect_answer;	/* next backend byte answers SSLRequest/GSSENCRequest */
 	__u8 connecting;	/* made by connect(): its close is reported even if unrecognised */
-	__u8 pad;
+	__u8 tcp;		/* a TCP socket: sends carry the transmit's stamp */
 	__u8 activity_budget;	/* server sends that still report the statement text */
-	__u64 send_ts;		/* entry time of the send in progress ... */
+	__u64 sk;		/* the struct sock, read for TCP send stamps (never leaves BPF) */
+	__u64 send_ts;		/* a Unix socket's send in progress began then ... */
 	__u32 send_tid;		/* ... on this thread */
 	__u32 pad2;
 	struct dblat_frame fr[2];

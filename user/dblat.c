@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,10 +202,22 @@ struct run {
 	struct recorder *rec;
 };
 
+/* Unix sockets carry no send timestamp of their own (see tcp_send_start in BPF). */
+static bool unix_pg_conn(const void *data, size_t size)
+{
+	const struct dblat_event *ev = data;
+	const struct dblat_conn_info *ci = (const void *)(ev + 1);
+
+	return size >= sizeof(*ev) + sizeof(*ci) && ev->kind == DBLAT_EV_CONN &&
+	       (ev->role == DBLAT_ROLE_CLIENT || ev->role == DBLAT_ROLE_SERVER) && ci->family == AF_UNIX;
+}
+
 static int on_event(void *ctx, void *data, size_t size)
 {
 	struct run *r = ctx;
 
+	if (r->tr && unix_pg_conn(data, size))
+		tracer_stamp_unix_sends(r->tr);
 	if (r->rec)
 		recorder_write(r->rec, data, size);
 	collector_handle(r->col, data, size);

@@ -113,6 +113,16 @@ static void match(struct collector *c, struct conn *cl)
 		for (i = 0; i < STAGE_N; i++)
 			if (s.stage[i] != UINT64_MAX && s.stage[i])
 				stages[i] = s.stage[i];
+		/*
+		 * A Unix socket's send is stamped when it returns, and the backend
+		 * may have read the request by then; likewise the answer. The
+		 * request began no later than the backend's read, and the answer
+		 * arrived no earlier than the backend's send returned.
+		 */
+		if (s.start < d.start)
+			d.start = s.start;
+		if (s.end > d.end)
+			s.end = d.end;
 		stages[STAGE_QUEUE] = span(d.start, s.start);
 		stages[STAGE_SERVER] = span(s.start, s.end);
 		stages[STAGE_REPLY] = span(s.end, d.end);

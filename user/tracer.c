@@ -21,6 +21,7 @@ struct tracer {
 	int ncpus;
 	struct stage_probes *stages;
 	struct tls_probes *tls;
+	bool send_enter_failed;
 };
 
 static bool verbose_libbpf;
@@ -153,6 +154,7 @@ struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void
 		t->skel->rodata->wakeup_bytes = (__u64)o->ringbuf_mb << 18;
 	}
 
+	bpf_program__set_autoattach(t->skel->progs.dbl_send_enter, false);
 	err = wire_bpf__load(t->skel);
 	if (err) {
 		fprintf(stderr, "dblat: cannot load BPF programs (%s); run with -v for the verifier log\n",
@@ -256,6 +258,22 @@ uint64_t tracer_map_bytes(struct tracer *t)
 			total += (k + v) * n;
 	}
 	return total;
+}
+
+void tracer_stamp_unix_sends(struct tracer *t)
+{
+	struct bpf_link *l;
+
+	if (!t || t->skel->links.dbl_send_enter || t->send_enter_failed)
+		return;
+	l = bpf_program__attach(t->skel->progs.dbl_send_enter);
+	if (!l) {
+		t->send_enter_failed = true;
+		fprintf(stderr, "dblat: cannot hook syscall entry (%s): requests over Unix sockets "
+			"are timed from their send's return\n", strerror(errno));
+		return;
+	}
+	t->skel->links.dbl_send_enter = l;
 }
 
 void tracer_close(struct tracer *t)

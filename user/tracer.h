@@ -33,6 +33,8 @@ struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void
 int tracer_poll(struct tracer *t, int timeout_ms);	/* consumes everything ready */
 void tracer_stats(struct tracer *t, uint64_t out[DBLAT_STAT_NR]);
 void tracer_ignore_conn(struct tracer *t, uint32_t tgid, int32_t fd);
+/* A PostgreSQL connection over a Unix socket exists: hook send entries from now on. */
+void tracer_stamp_unix_sends(struct tracer *t);
 uint64_t tracer_map_bytes(struct tracer *t);
 void tracer_close(struct tracer *t);
 
