@@ -225,7 +225,7 @@ run_load() {
 	local pgb_cpu
 	pgb_cpu=$(awk 'NF == 2 && $1 ~ /^[0-9.]+$/ { print $1 + $2 }' "$tf" 2>/dev/null | tail -n 1)
 	if [ -n "$logpfx" ] && compgen -G "$logpfx.*" >/dev/null; then
-		pct=$("$PY" "$HERE/bench/pct.py" "$logpfx".*)
+		pct=$("$HERE/bench/pct.sh" "$logpfx".*)
 		rm -f "$logpfx".*
 	fi
 	res=$(jq -cn --arg w "$w" --arg arm "$arm" --argjson pair "$pair" --argjson block "$block" \
