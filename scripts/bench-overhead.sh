@@ -462,5 +462,5 @@ jq -cn --arg mode "$MODE" --arg dargs "$DBLAT_ARGS" --argjson quick "$QUICK" --a
 	 p99_method: "pgbench -l per-transaction logs; latency counted from the scheduled start (includes schedule lag); nearest-rank percentile over all transactions of a run"}' \
 	>"$BENCH_TMP/meta.json"
 
-"$PY" "$HERE/bench/summarize.py" --meta "$BENCH_TMP/meta.json" --runs "$RUNS" --blocks "$BLOCKS" \
+"$HERE/bench/summarize.sh" --meta "$BENCH_TMP/meta.json" --runs "$RUNS" --blocks "$BLOCKS" \
 	--tools "$BENCH_TMP/tools.jsonl" --tax "$BENCH_TMP/tax.jsonl" --out "$OUT"
