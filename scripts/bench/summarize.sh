@@ -8,7 +8,7 @@
 # dblat session was measured.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-META= RUNS= BLOCKS= TOOLS= TAX= OUT=
+META='' RUNS='' BLOCKS='' TOOLS='' TAX='' OUT=''
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--meta) META=$2 ;;
@@ -21,10 +21,10 @@ while [ $# -gt 0 ]; do
 	esac
 	shift 2
 done
-[ -n "$META" ] && [ -n "$RUNS" ] && [ -n "$BLOCKS" ] && [ -n "$TOOLS" ] && [ -n "$OUT" ] || {
+if [ -z "$META" ] || [ -z "$RUNS" ] || [ -z "$BLOCKS" ] || [ -z "$TOOLS" ] || [ -z "$OUT" ]; then
 	echo "usage: summarize.sh --meta M --runs R --blocks B --tools T [--tax X] --out OUT" >&2
 	exit 2
-}
+fi
 # A JSONL file that is missing counts as empty.
 jsonl() { if [ -n "$1" ] && [ -e "$1" ]; then echo "$1"; else echo /dev/null; fi; }
 
