@@ -23,6 +23,8 @@ PURE_OBJS := $(filter-out $(OUTPUT)/user/dblat.o $(OUTPUT)/user/tracer.o $(OUTPU
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%.o,$(UNIT_SRCS))
 DEMO_CLIENT := scripts/demo/libpq_pool_client
+# zlib alone on a recording, timed by scripts/bench-consumer.sh
+BENCH_INFLATE := scripts/bench/inflate
 
 ifeq ($(V),1)
 Q =
@@ -71,6 +73,10 @@ $(DEMO_CLIENT): $(DEMO_CLIENT).c
 	$(call msg,CC,$@)
 	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -pthread -I$(shell pg_config --includedir) $< -lpq -o $@
 
+$(BENCH_INFLATE): $(BENCH_INFLATE).c
+	$(call msg,CC,$@)
+	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror $< -lz -o $@
+
 unit: $(OUTPUT)/unit_tests
 	$(Q)$(OUTPUT)/unit_tests
 
@@ -86,7 +92,7 @@ fuzz:
 		$(OUTPUT)/fuzz/$$n -max_total_time=$${FUZZ_SECONDS:-30} || exit 1; \
 	done
 
-bench: dblat
+bench: dblat $(BENCH_INFLATE)
 	$(Q)scripts/bench-overhead.sh
 
 # The demo sets up a fresh machine itself: packages first, then the build.
@@ -103,7 +109,7 @@ scenario: dblat
 
 clean:
 	$(call msg,CLEAN)
-	$(Q)rm -rf $(OUTPUT) dblat $(DEMO_CLIENT)
+	$(Q)rm -rf $(OUTPUT) dblat $(DEMO_CLIENT) $(BENCH_INFLATE)
 
 .DELETE_ON_ERROR:
 .SECONDARY:

@@ -225,7 +225,7 @@ run_load() {
 	local pgb_cpu
 	pgb_cpu=$(awk 'NF == 2 && $1 ~ /^[0-9.]+$/ { print $1 + $2 }' "$tf" 2>/dev/null | tail -n 1)
 	if [ -n "$logpfx" ] && compgen -G "$logpfx.*" >/dev/null; then
-		pct=$("$PY" "$HERE/bench/pct.py" "$logpfx".*)
+		pct=$("$HERE/bench/pct.sh" "$logpfx".*)
 		rm -f "$logpfx".*
 	fi
 	res=$(jq -cn --arg w "$w" --arg arm "$arm" --argjson pair "$pair" --argjson block "$block" \
@@ -462,5 +462,5 @@ jq -cn --arg mode "$MODE" --arg dargs "$DBLAT_ARGS" --argjson quick "$QUICK" --a
 	 p99_method: "pgbench -l per-transaction logs; latency counted from the scheduled start (includes schedule lag); nearest-rank percentile over all transactions of a run"}' \
 	>"$BENCH_TMP/meta.json"
 
-"$PY" "$HERE/bench/summarize.py" --meta "$BENCH_TMP/meta.json" --runs "$RUNS" --blocks "$BLOCKS" \
+"$HERE/bench/summarize.sh" --meta "$BENCH_TMP/meta.json" --runs "$RUNS" --blocks "$BLOCKS" \
 	--tools "$BENCH_TMP/tools.jsonl" --tax "$BENCH_TMP/tax.jsonl" --out "$OUT"

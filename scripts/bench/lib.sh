@@ -22,7 +22,6 @@
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$BENCH_DIR/../.." && pwd)
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
-PY=/usr/bin/python3
 DBLAT=${DBLAT:-$REPO_ROOT/dblat}
 case "$DBLAT" in /*) ;; *) DBLAT="$PWD/$DBLAT" ;; esac
 CLK_TCK=$(getconf CLK_TCK)

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Latency percentiles from pgbench per-transaction logs (pgbench -l).
+#
+# usage: pct.sh LOGFILE...   prints one JSON object on stdout
+#
+# Each line of a pgbench -l log is
+#     client_id transaction_no time script_no time_epoch time_us [schedule_lag]
+# where time is the transaction's latency in microseconds. Under --rate it is
+# counted from the transaction's scheduled start, so it includes schedule_lag:
+# the latency an open-loop client sees at that arrival rate. "service" is
+# time - schedule_lag, the latency from the actual send. Skipped transactions
+# (time "skipped", only with --latency-limit) are counted apart.
+#
+# Output: {"n", "skipped", "total": {...}, "service": {...}}, each of total and
+# service with mean_us, p50_us, p90_us, p99_us, p999_us, max_us (null when there
+# is no transaction). Percentiles are nearest rank over all transactions: the
+# k-th smallest value, k = ceil(p * n / 100), clamped to 1..n.
+set -euo pipefail
+[ $# -ge 1 ] || { echo "usage: pct.sh LOGFILE..." >&2; exit 2; }
+for f in "$@"; do
+	[ -r "$f" ] || { echo "pct.sh: cannot read $f" >&2; exit 1; }
+done
+
+# Tag 0: total latency, tag 1: service latency, tag 2: the skipped count
+# (sorts last). Sorted numerically within a tag, so the second awk reads
+# each list in ascending order.
+awk '
+	NF < 6 { next }
+	$3 == "skipped" { skipped++; next }
+	{
+		t = $3 + 0
+		print "0", $3
+		if (NF >= 7) printf "1 %.17g\n", t - $7
+		else print "1", $3
+	}
+	END { print "2", skipped + 0 }
+' "$@" | LC_ALL=C sort -k1,1n -k2,2g | awk '
+	function num(x) { return sprintf("%.17g", x) }
+	# index (1-based) of the nearest-rank p-th percentile of n sorted values:
+	# ceil(p * n / 100) computed exactly on the double p * n, clamped to 1..n
+	function rank(p, n,    x, c) {
+		x = p * n
+		c = int(x / 100)
+		while (c * 100 < x) c++
+		while ((c - 1) * 100 >= x) c--
+		if (c > n) c = n
+		if (c < 1) c = 1
+		return c
+	}
+	function stats(tag,    n, s, i, out) {
+		n = cnt[tag]
+		if (n == 0)
+			return "{\"mean_us\": null, \"p50_us\": null, \"p90_us\": null, \"p99_us\": null, \"p999_us\": null, \"max_us\": null}"
+		s = 0
+		for (i = 1; i <= n; i++) s += v[tag, i]
+		out = "{\"mean_us\": " num(s / n)
+		out = out ", \"p50_us\": " num(v[tag, rank(50, n)])
+		out = out ", \"p90_us\": " num(v[tag, rank(90, n)])
+		out = out ", \"p99_us\": " num(v[tag, rank(99, n)])
+		out = out ", \"p999_us\": " num(v[tag, rank(p999, n)])
+		out = out ", \"max_us\": " num(v[tag, n]) "}"
+		return out
+	}
+	BEGIN { p999 = "99.9" + 0 }
+	$1 == 2 { skipped = $2; next }
+	{ v[$1, ++cnt[$1]] = $2 + 0 }
+	END {
+		printf "{\"n\": %s, \"skipped\": %s, \"total\": %s, \"service\": %s}\n", \
+			num(cnt[0] + 0), num(skipped + 0), stats(0), stats(1)
+	}
+'
