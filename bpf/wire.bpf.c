@@ -653,6 +653,12 @@ __noinline int classify(struct scratch *sc, __u32 cap, __u32 total, int dir)
 }
 
 /* An HTTP/1.x request line: the method token and a space. */
+static __always_inline bool http_status_line(const __u8 *d, __u32 n)
+{
+	return n >= 12 && d[0] == 'H' && d[1] == 'T' && d[2] == 'T' && d[3] == 'P' && d[4] == '/' &&
+	       d[5] == '1' && d[6] == '.' && d[8] == ' ';
+}
+
 static __always_inline bool http_request(const __u8 *d, __u32 n)
 {
 	if (n < 8)
@@ -845,7 +851,11 @@ __noinline int on_data(struct dblat_conn *c, int dir, int fd, struct segs *segs,
 		untyped = stream >= 0 && (stream & 16);
 		if (stream >= 0)
 			stream &= 1;
-		if (stream < 0 && dir == DBLAT_DIR_RECV && http_request(sc->data, peek)) {
+		/*
+		 * An HTTP server's connection, known by a request it reads or (for
+		 * one already busy when we came) by a status line it writes.
+		 */
+		if (stream < 0 && (dir == DBLAT_DIR_RECV ? http_request(sc->data, peek) : http_status_line(sc->data, peek))) {
 			c->state = DBLAT_CONN_HTTP;
 			c->role = DBLAT_ROLE_HTTP;
 			c->id = __sync_fetch_and_add(&next_conn_id, 1);

@@ -45,6 +45,7 @@ struct http_req {
 struct http_conn {
 	struct http_req q[MAX_PENDING_REQ];
 	uint32_t head, len;
+	bool orphan;		/* writing a response to a request read before tracing began */
 };
 
 /* Numbers, hex ids and UUIDs in a path become :id, so routes aggregate. */
@@ -215,8 +216,18 @@ void http_on_event(struct collector *c, struct conn *k, const struct dblat_event
 		return;
 	}
 	h = hc_of(k);
-	if (!h || !h->len)
+	if (!h)
 		return;
+	if (!h->len) {
+		/* Its request was read before tracing began (or it is a stray write). */
+		bool status_line = ev->cap_len >= 12 && !memcmp(d, "HTTP/", 5);
+
+		if (status_line || h->orphan)
+			reqbind_orphan_write(c->rb, k->tgid, k->comm, k->id, ev->ts_ns, status_line);
+		h->orphan = h->orphan || status_line;
+		return;
+	}
+	h->orphan = false;
 	if (ev->cap_len >= 12 && !memcmp(d, "HTTP/", 5)) {
 		/* A new status line: the previous response (if any) is over. */
 		for (i = 0; i < h->len; i++) {

@@ -242,8 +242,8 @@ static void json_pool(FILE *out, const struct summary *s, const struct pool_stat
 	fprintf(out, "\"%s\":%llu,\"%s\":%llu}", bind_method_name(BIND_DERIVED_ANCHORED),
 		(unsigned long long)p->waits[BIND_DERIVED_ANCHORED], bind_method_name(BIND_DERIVED_FIFO),
 		(unsigned long long)p->waits[BIND_DERIVED_FIFO]);
-	fprintf(out, ",\"unmatched\":%llu,\"given_up\":%llu,\"timed_out\":%llu,\"saturated_s\":%.3f,",
-		(unsigned long long)p->unmatched, (unsigned long long)p->given_up,
+	fprintf(out, ",\"unmatched\":%llu,\"unseen\":%llu,\"given_up\":%llu,\"timed_out\":%llu,\"saturated_s\":%.3f,",
+		(unsigned long long)p->unmatched, (unsigned long long)p->unseen, (unsigned long long)p->given_up,
 		(unsigned long long)p->timed_out, saturated_s(s, p->tgid));
 	fprintf(out, "\"wait_us\":{\"count\":%llu,", (unsigned long long)p->wait.count);
 	fprintf(out, "\"mean\":%.3f,\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f},",

@@ -25,6 +25,10 @@
  * the percentiles away. It stays as the fallback for periods no response
  * could be found for.
  *
+ * Requests read before tracing began still have their responses written
+ * afterwards: those writes are anchors too, so their checkouts are counted
+ * as unseen instead of taking a traced request's place.
+ *
  * Memory is bounded: a ring of recent requests and one of undecided periods
  * per process; what falls out of them is counted in pool.given_up.
  */
@@ -37,6 +41,7 @@
 #define RB_THREADS 4096
 #define RB_REQ_STMTS 64		/* statements kept per request */
 #define RB_HORIZON_NS 2000000000ull	/* a period no response is found for within this goes FIFO */
+#define RB_ORPHANS 256		/* recent responses to requests read before tracing began */
 
 enum {
 	RQ_RESPONDED = 1,	/* a status line was written */
@@ -71,6 +76,10 @@ struct rb_proc {
 	struct rb_req req[RB_REQS];
 	struct rb_ring pending;		/* periods to decide, oldest first */
 	struct rb_ring unanchored;	/* periods for the FIFO fallback */
+	struct rb_orphan {
+		uint64_t conn, last_send;
+	} orphan[RB_ORPHANS];		/* a ring: their writes are anchors too */
+	uint32_t norphans;
 	uint64_t next_try;		/* the oldest pending period cannot be decided before */
 };
 
@@ -426,7 +435,8 @@ static uint64_t distance(uint64_t a, uint64_t b)
 
 /*
  * Decide the period if nothing written after now can change the answer:
- * 1 matched, 0 not yet (*retry: when to look again), -1 no response near it.
+ * 1 matched, 2 an unseen request's, 0 not yet (*retry: when to look again),
+ * -1 no response near it.
  */
 static int decide(struct reqbind *rb, struct rb_proc *p, const struct rb_period *per, uint64_t now,
 		  bool force, uint64_t *retry)
@@ -449,6 +459,18 @@ static int decide(struct reqbind *rb, struct rb_proc *p, const struct rb_period 
 		if (!best || d < best_d) {
 			best = q;
 			best_d = d;
+		}
+	}
+	for (i = 0; i < RB_ORPHANS && i < p->norphans; i++) {
+		uint64_t t = p->orphan[i].last_send;
+
+		if ((r && t >= e && t <= r && (!in_window || t > in_window->last_send)) ||
+		    (!r && (!best || distance(t, e) < best_d) && (force || now >= e + distance(t, e)))) {
+			struct pool_stats *ps = pool(rb, p);
+
+			if (ps)
+				ps->unseen++;
+			return 2;
 		}
 	}
 	if (in_window) {
@@ -528,6 +550,28 @@ void reqbind_response(struct reqbind *rb, uint32_t tgid, uint64_t h, uint32_t ti
 	}
 	if (q->flags & RQ_RESPONDED)
 		q->last_send = ts;
+	if (p->pending.len)
+		advance(rb, p, ts, false);
+}
+
+void reqbind_orphan_write(struct reqbind *rb, uint32_t tgid, const char *comm, uint64_t conn, uint64_t ts,
+			  bool status_line)
+{
+	struct rb_proc *p = proc_get(rb, tgid, comm);
+	uint32_t i;
+
+	if (!p)
+		return;
+	if (!status_line) {
+		for (i = 0; i < RB_ORPHANS && i < p->norphans; i++)
+			if (p->orphan[i].conn == conn && p->orphan[i].last_send < ts)
+				p->orphan[i].last_send = ts;
+		return;
+	}
+	i = p->norphans++ % RB_ORPHANS;
+	p->orphan[i].conn = conn;
+	p->orphan[i].last_send = ts;
+	p->next_try = 0;
 	if (p->pending.len)
 		advance(rb, p, ts, false);
 }

@@ -44,6 +44,9 @@ void reqbind_response(struct reqbind *rb, uint32_t tgid, uint64_t h, uint32_t ti
 		      uint16_t status);
 /* Its response is complete. */
 void reqbind_done(struct reqbind *rb, uint32_t tgid, uint64_t h);
+/* A response write on a connection whose request was read before tracing began. */
+void reqbind_orphan_write(struct reqbind *rb, uint32_t tgid, const char *comm, uint64_t conn, uint64_t ts,
+			  bool status_line);
 /* Has tgid served an HTTP request yet? */
 bool reqbind_serves_http(struct reqbind *rb, uint32_t tgid);
 /* Thread tid of tgid completed a client statement. */

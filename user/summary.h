@@ -219,6 +219,7 @@ struct pool_stats {
 	uint64_t checkouts;		/* checkout periods with work in them */
 	uint64_t waits[BIND_N];		/* waits in `wait`, by how they were paired */
 	uint64_t unmatched;		/* checkouts no request could be found for */
+	uint64_t unseen;		/* checkouts for requests read before tracing began */
 	uint64_t given_up;		/* requests, checkouts or statements dropped: buffers full */
 	struct hist wait;		/* derived: request arrival -> its checkout */
 	struct hist timed_out_wait;	/* requests answered 503/504 */

@@ -240,3 +240,34 @@ TEST(reqbind_thread_per_request)
 	CHECK(!f.s->npools || !f.s->pools[0].event_loop);
 	teardown(&f);
 }
+
+/*
+ * dblat attached while X was already waiting: X's request was never seen,
+ * but its response is (an orphan write). X's checkout must not take B, a
+ * traced request waiting behind it: it is counted as unseen, and B keeps
+ * its own checkout and wait.
+ */
+TEST(reqbind_request_read_before_tracing)
+{
+	struct fixture f;
+	const struct pool_stats *p;
+	uint64_t b;
+
+	setup(&f);
+	b = arrive(&f, 2, LOOP_TID, 5 * MS);
+	reqbind_orphan_write(f.rb, PID, "app", 1, 30 * MS, true);
+	period(&f, 1, 20 * MS, 29 * MS, 31 * MS);
+	respond(&f, b, 50 * MS, 200);
+	period(&f, 2, 40 * MS, 49 * MS, 51 * MS);
+	reqbind_done(f.rb, PID, b);
+	reqbind_finish(f.rb);
+	p = pool_of(&f);
+	CHECK(p != NULL);
+	if (p) {
+		CHECK_EQ_INT(p->unseen, 1);
+		CHECK_EQ_INT(p->waits[BIND_DERIVED_ANCHORED], 1);
+		CHECK_EQ_INT(p->wait.min, 35 * MS);
+		CHECK_EQ_INT(p->wait.max, 35 * MS);
+	}
+	teardown(&f);
+}
