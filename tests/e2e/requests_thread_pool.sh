@@ -4,7 +4,11 @@
 #      (scripts/demo/libpq_pool_client) with 4 pooled connections and 16
 #      threads measures its own checkout wait around its pool's acquire;
 #      dblat's per-thread gap between one statement's end and the next
-#      one's start must agree within 5% at the mean and the p99.
+#      one's start must agree within 5% at the p99 and 8% at the mean: the
+#      gap also holds the thread's own work between its statements (result
+#      handling, returning the connection, waking a waiter; and, with 16
+#      threads on 2 CPUs, being preempted there), 40 to 70 us here on a
+#      1.2 ms mean wait.
 #   2. Database work bound to HTTP requests by thread: a ThreadingHTTPServer
 #      over psycopg2 (tests/clients/thread_http_server.py: 3 statements per
 #      /items/<n>, 5 per /orders/<n>, none for /health; a pool of 4
@@ -42,8 +46,8 @@ read -r c_mean c_p99 c_n <<<"$(jq -r '[.wait_us.mean, .wait_us.p99, .wait_us.cou
 read -r d_mean d_p99 d_n <<<"$(jq -r --argjson p "$client" '.pool[] | select(.pid == $p) | [.thread_gap_us.mean, .thread_gap_us.p99, .thread_gap_us.total] | @tsv' "$out")"
 echo "checkout wait: client mean ${c_mean} us p99 ${c_p99} us (${c_n}); dblat thread gap mean ${d_mean:-none} us p99 ${d_p99:-none} us"
 check "statements counted" "$(jq --argjson p "$client" '[.statements[] | select(.side == "client" and (.pids | index($p))) | .calls] | add // 0' "$out")" "$(jq .requests "$TEST_TMP/client.json")"
-awk -v a="$c_mean" -v d="${d_mean:-0}" 'BEGIN { exit !(a > 100 && d / a > 0.95 && d / a < 1.05) }'
-check_true "mean wait within 5% of the client's own" $?
+awk -v a="$c_mean" -v d="${d_mean:-0}" 'BEGIN { exit !(a > 100 && d / a > 0.97 && d / a < 1.08) }'
+check_true "mean wait within -3%..+8% of the client's own" $?
 awk -v a="$c_p99" -v d="${d_p99:-0}" 'BEGIN { exit !(a > 100 && d / a > 0.95 && d / a < 1.05) }'
 check_true "p99 wait within 5% of the client's own" $?
 
