@@ -736,7 +736,7 @@ static __always_inline void emit_http(struct scratch *sc, struct dblat_conn *c, 
  * A request starts when its first byte is handed to the kernel, and on
  * loopback the peer may read it before the send returns. TCP stamps the
  * transmit it starts inside the send (tcp_clock_cache, CLOCK_MONOTONIC ns):
- * that time, unless it is stale (nothing was transmitted by this send).
+ * that time, unless it is stale (this send transmitted nothing yet).
  * Unix sockets have no such stamp: once user space has seen one, it
  * attaches dbl_send_enter, which stamps their sends at entry. Until then
  * (and for a send that raced the attach) a send is stamped at return, and
@@ -750,7 +750,12 @@ static __always_inline __u64 tcp_send_start(struct dblat_conn *c)
 	if (!bpf_core_field_exists(tp->tcp_clock_cache))
 		return now;
 	t = BPF_CORE_READ(tp, tcp_clock_cache);
-	return t && t <= now && now - t < SEND_STAMP_MAX_NS ? t : now;
+	/*
+	 * A receive refreshes the stamp too, and a send held back (autocorking)
+	 * does not: a stamp from before this connection's last event is not
+	 * this send's.
+	 */
+	return t > c->last_ts && t <= now && now - t < SEND_STAMP_MAX_NS ? t : now;
 }
 
 /*
@@ -947,6 +952,7 @@ __noinline int on_data(struct dblat_conn *c, int dir, int fd, struct segs *segs,
 	else
 		sc->ev.ts_ns = bpf_ktime_get_ns();
 	c->send_ts = 0;
+	c->last_ts = sc->ev.ts_ns > c->last_ts ? sc->ev.ts_ns : c->last_ts;
 	sc->ev.conn_id = c->id;
 	sc->ev.tgid = tgid;
 	sc->ev.tid = (__u32)id;
