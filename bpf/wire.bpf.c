@@ -732,6 +732,35 @@ static __always_inline void emit_http(struct scratch *sc, struct dblat_conn *c, 
 	emit(sc, (sizeof(sc->ev) + dblat_data_pad(n)) & 1023);
 }
 
+/* EV_CONN: who a newly recognised connection is, before its first bytes. */
+static __always_inline void conn_event(struct scratch *sc, struct dblat_conn *c, int fd)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct dblat_conn_info *ci = (void *)sc->data;
+	struct file *f = NULL;
+	struct sock *sk = fd_stream_sock(fd, &f);
+
+	__builtin_memset(&sc->ev, 0, sizeof(sc->ev));
+	sc->ev.kind = DBLAT_EV_CONN;
+	sc->ev.ts_ns = bpf_ktime_get_ns();
+	sc->ev.conn_id = c->id;
+	sc->ev.tgid = id >> 32;
+	sc->ev.tid = (__u32)id;
+	sc->ev.fd = fd;
+	sc->ev.role = c->role;
+	/* The process's name, not this thread's: reports group by process. */
+	BPF_CORE_READ_STR_INTO(&sc->ev.comm, task, group_leader, comm);
+	__builtin_memset(ci, 0, sizeof(*ci));
+	if (sk) {
+		fill_conn_info(ci, sk, f);
+		ci->ppid = BPF_CORE_READ(task, real_parent, tgid);
+		c->sk = (__u64)sk;
+		c->tcp = ci->family != 1;
+	}
+	emit(sc, sizeof(sc->ev) + sizeof(*ci));
+}
+
 /*
  * A request starts when its first byte is handed to the kernel, and on
  * loopback the peer may read it before the send returns. TCP stamps the
@@ -864,24 +893,7 @@ __noinline int on_data(struct dblat_conn *c, int dir, int fd, struct segs *segs,
 			c->state = DBLAT_CONN_HTTP;
 			c->role = DBLAT_ROLE_HTTP;
 			c->id = __sync_fetch_and_add(&next_conn_id, 1);
-			__builtin_memset(&sc->ev, 0, sizeof(sc->ev));
-			sc->ev.kind = DBLAT_EV_CONN;
-			sc->ev.ts_ns = bpf_ktime_get_ns();
-			sc->ev.conn_id = c->id;
-			sc->ev.tgid = tgid;
-			sc->ev.tid = (__u32)id;
-			sc->ev.fd = fd;
-			sc->ev.role = DBLAT_ROLE_HTTP;
-			bpf_get_current_comm(sc->ev.comm, sizeof(sc->ev.comm));
-			{
-				struct dblat_conn_info *ci = (void *)sc->data;
-
-				__builtin_memset(ci, 0, sizeof(*ci));
-				sk = fd_stream_sock(fd, &f);
-				if (sk)
-					fill_conn_info(ci, sk, f);
-			}
-			emit(sc, sizeof(sc->ev) + sizeof(struct dblat_conn_info));
+			conn_event(sc, c, fd);
 			emit_http(sc, c, segs, dir, fd, total, (__u32)id);
 			return 0;
 		}
@@ -906,31 +918,7 @@ __noinline int on_data(struct dblat_conn *c, int dir, int fd, struct segs *segs,
 		stat_inc(DBLAT_STAT_ADOPTED);
 
 		/* Tell user space who this connection is before its first bytes. */
-		sk = fd_stream_sock(fd, &f);
-		__builtin_memset(&sc->ev, 0, sizeof(sc->ev));
-		sc->ev.kind = DBLAT_EV_CONN;
-		sc->ev.ts_ns = bpf_ktime_get_ns();
-		sc->ev.conn_id = c->id;
-		sc->ev.tgid = tgid;
-		sc->ev.tid = (__u32)id;
-		sc->ev.fd = fd;
-		sc->ev.role = c->role;
-		{
-			/* The process's name, not this thread's: reports group by process. */
-			struct task_struct *task = bpf_get_current_task_btf();
-
-			BPF_CORE_READ_STR_INTO(&sc->ev.comm, task, group_leader, comm);
-		}
-		if (sk) {
-			struct dblat_conn_info *ci = (void *)sc->data;
-
-			__builtin_memset(ci, 0, sizeof(*ci));
-			fill_conn_info(ci, sk, f);
-			ci->ppid = BPF_CORE_READ(bpf_get_current_task_btf(), real_parent, tgid);
-			c->sk = (__u64)sk;
-			c->tcp = ci->family != 1;
-		}
-		emit(sc, sizeof(sc->ev) + sizeof(struct dblat_conn_info));
+		conn_event(sc, c, fd);
 	}
 
 	stream = (c->role == DBLAT_ROLE_CLIENT) == (dir == DBLAT_DIR_SEND) ?
