@@ -178,6 +178,22 @@ int BPF_PROG(dbl_exit, struct task_struct *p)
 	return 0;
 }
 
+/* The header every event of the current task starts with; the rest is zero. */
+static __always_inline void ev_begin(struct dblat_event *ev, __u8 kind, __u64 ts, __u64 conn_id, int fd,
+				     __u8 role)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+
+	__builtin_memset(ev, 0, sizeof(*ev));
+	ev->kind = kind;
+	ev->ts_ns = ts;
+	ev->conn_id = conn_id;
+	ev->tgid = id >> 32;
+	ev->tid = (__u32)id;
+	ev->fd = fd;
+	ev->role = role;
+}
+
 /* ---- sockets ---- */
 
 static __always_inline struct file *fd_file(struct task_struct *task, int fd)
@@ -598,7 +614,7 @@ static __always_inline int classify_one(struct scratch *sc, __u32 cap, __u32 tot
  * place a prepared statement's text survives when its Parse went by before
  * dblat attached. Sent before the response's data event.
  */
-__noinline int emit_activity(__u64 conn_id, __u32 tgid, __u32 tid, int fd)
+__noinline int emit_activity(__u64 conn_id, __u32 tgid, int fd)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	__u32 zero = 0;
@@ -621,14 +637,7 @@ __noinline int emit_activity(__u64 conn_id, __u32 tgid, __u32 tid, int fd)
 	n = bpf_probe_read_user_str(sc->data, DBLAT_ACTIVITY_MAX, (void *)text);
 	if (n <= 1)
 		return 0;
-	__builtin_memset(&sc->ev, 0, sizeof(sc->ev));
-	sc->ev.kind = DBLAT_EV_ACTIVITY;
-	sc->ev.ts_ns = bpf_ktime_get_ns();
-	sc->ev.conn_id = conn_id;
-	sc->ev.tgid = tgid;
-	sc->ev.tid = tid;
-	sc->ev.fd = fd;
-	sc->ev.role = DBLAT_ROLE_SERVER;
+	ev_begin(&sc->ev, DBLAT_EV_ACTIVITY, bpf_ktime_get_ns(), conn_id, fd, DBLAT_ROLE_SERVER);
 	sc->ev.cap_len = n - 1;
 	n = sizeof(sc->ev) + dblat_data_pad(n - 1);
 	barrier_var(n);
@@ -709,24 +718,15 @@ static __always_inline __u32 copy_segs(struct scratch *sc, const struct segs *s,
  * starts.
  */
 static __always_inline void emit_http(struct scratch *sc, struct dblat_conn *c, struct segs *segs,
-				      int dir, int fd, __u32 total, __u32 tid)
+				      int dir, int fd, __u32 total)
 {
 	__u32 n = total < DBLAT_HTTP_CAP ? total : DBLAT_HTTP_CAP;
-	__u64 id = bpf_get_current_pid_tgid();
 
 	n = copy_segs(sc, segs, n);
-	if (dir == DBLAT_DIR_RECV ? !http_request(sc->data, n) :
-	    !(n >= 12 && sc->data[0] == 'H' && sc->data[1] == 'T' && sc->data[2] == 'T' && sc->data[3] == 'P'))
+	if (dir == DBLAT_DIR_RECV ? !http_request(sc->data, n) : !http_status_line(sc->data, n))
 		n = 0;
-	__builtin_memset(&sc->ev, 0, sizeof(sc->ev));
-	sc->ev.kind = DBLAT_EV_HTTP;
-	sc->ev.ts_ns = bpf_ktime_get_ns();
-	sc->ev.conn_id = c->id;
-	sc->ev.tgid = id >> 32;
-	sc->ev.tid = tid;
-	sc->ev.fd = fd;
+	ev_begin(&sc->ev, DBLAT_EV_HTTP, bpf_ktime_get_ns(), c->id, fd, DBLAT_ROLE_HTTP);
 	sc->ev.dir = dir;
-	sc->ev.role = DBLAT_ROLE_HTTP;
 	sc->ev.total_len = total;
 	sc->ev.cap_len = n;
 	emit(sc, (sizeof(sc->ev) + dblat_data_pad(n)) & 1023);
@@ -735,20 +735,12 @@ static __always_inline void emit_http(struct scratch *sc, struct dblat_conn *c, 
 /* EV_CONN: who a newly recognised connection is, before its first bytes. */
 static __always_inline void conn_event(struct scratch *sc, struct dblat_conn *c, int fd)
 {
-	__u64 id = bpf_get_current_pid_tgid();
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct dblat_conn_info *ci = (void *)sc->data;
 	struct file *f = NULL;
 	struct sock *sk = fd_stream_sock(fd, &f);
 
-	__builtin_memset(&sc->ev, 0, sizeof(sc->ev));
-	sc->ev.kind = DBLAT_EV_CONN;
-	sc->ev.ts_ns = bpf_ktime_get_ns();
-	sc->ev.conn_id = c->id;
-	sc->ev.tgid = id >> 32;
-	sc->ev.tid = (__u32)id;
-	sc->ev.fd = fd;
-	sc->ev.role = c->role;
+	ev_begin(&sc->ev, DBLAT_EV_CONN, bpf_ktime_get_ns(), c->id, fd, c->role);
 	/* The process's name, not this thread's: reports group by process. */
 	BPF_CORE_READ_STR_INTO(&sc->ev.comm, task, group_leader, comm);
 	__builtin_memset(ci, 0, sizeof(*ci));
@@ -785,6 +777,18 @@ static __always_inline __u64 tcp_send_start(struct dblat_conn *c)
 	 * this send's.
 	 */
 	return t > c->last_ts && t <= now && now - t < SEND_STAMP_MAX_NS ? t : now;
+}
+
+/* When a data event happened: a read's return, a send's first byte. */
+static __always_inline __u64 data_ts(struct dblat_conn *c, int dir, __u32 tid)
+{
+	if (dir != DBLAT_DIR_SEND)
+		return bpf_ktime_get_ns();
+	if (c->tcp)
+		return tcp_send_start(c);
+	if (c->send_tid == tid && c->send_ts)
+		return c->send_ts;
+	return bpf_ktime_get_ns();
 }
 
 /*
@@ -825,7 +829,7 @@ static __always_inline void hop_copied(struct walk *w, struct scratch *sc)
 __noinline int on_data(struct dblat_conn *c, int dir, int fd, struct segs *segs, long ret)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32, zero = 0, cap, total = ret, i;
+	__u32 tgid = id >> 32, zero = 0, cap, total = ret;
 	__u64 key = ((__u64)tgid << 32) | (__u32)fd;
 	struct dblat_conn nc = {};
 	struct scratch *sc;
@@ -857,13 +861,7 @@ __noinline int on_data(struct dblat_conn *c, int dir, int fd, struct segs *segs,
 		if (ret == 0 && dir == DBLAT_DIR_RECV && c->state != DBLAT_CONN_PENDING) {
 			struct dblat_event ev = {};
 
-			ev.kind = DBLAT_EV_EOF;
-			ev.ts_ns = bpf_ktime_get_ns();
-			ev.conn_id = c->id;
-			ev.tgid = tgid;
-			ev.tid = (__u32)id;
-			ev.fd = fd;
-			ev.role = c->role;
+			ev_begin(&ev, DBLAT_EV_EOF, bpf_ktime_get_ns(), c->id, fd, c->role);
 			emit(&ev, sizeof(ev));
 		}
 		return 0;
@@ -874,7 +872,7 @@ __noinline int on_data(struct dblat_conn *c, int dir, int fd, struct segs *segs,
 		return 0;
 
 	if (c->state == DBLAT_CONN_HTTP) {
-		emit_http(sc, c, segs, dir, fd, total, (__u32)id);
+		emit_http(sc, c, segs, dir, fd, total);
 		return 0;
 	}
 	if (c->state == DBLAT_CONN_PENDING) {
@@ -894,7 +892,7 @@ __noinline int on_data(struct dblat_conn *c, int dir, int fd, struct segs *segs,
 			c->role = DBLAT_ROLE_HTTP;
 			c->id = __sync_fetch_and_add(&next_conn_id, 1);
 			conn_event(sc, c, fd);
-			emit_http(sc, c, segs, dir, fd, total, (__u32)id);
+			emit_http(sc, c, segs, dir, fd, total);
 			return 0;
 		}
 		if (stream < 0) {
@@ -926,27 +924,13 @@ __noinline int on_data(struct dblat_conn *c, int dir, int fd, struct segs *segs,
 	fr = &c->fr[stream & 1];
 	if (c->activity_budget && dir == DBLAT_DIR_SEND && c->role == DBLAT_ROLE_SERVER) {
 		c->activity_budget--;
-		emit_activity(c->id, tgid, (__u32)id, fd);
+		emit_activity(c->id, tgid, fd);
 	}
 
-	__builtin_memset(&sc->ev, 0, sizeof(sc->ev));
-	sc->ev.kind = DBLAT_EV_DATA;
-	if (dir != DBLAT_DIR_SEND)
-		sc->ev.ts_ns = bpf_ktime_get_ns();
-	else if (c->tcp)
-		sc->ev.ts_ns = tcp_send_start(c);
-	else if (c->send_tid == (__u32)id && c->send_ts)
-		sc->ev.ts_ns = c->send_ts;
-	else
-		sc->ev.ts_ns = bpf_ktime_get_ns();
+	ev_begin(&sc->ev, DBLAT_EV_DATA, data_ts(c, dir, (__u32)id), c->id, fd, c->role);
 	c->send_ts = 0;
 	c->last_ts = sc->ev.ts_ns > c->last_ts ? sc->ev.ts_ns : c->last_ts;
-	sc->ev.conn_id = c->id;
-	sc->ev.tgid = tgid;
-	sc->ev.tid = (__u32)id;
-	sc->ev.fd = fd;
 	sc->ev.dir = dir;
-	sc->ev.role = c->role;
 	sc->ev.stream = stream;
 	sc->ev.total_len = total;
 
@@ -1057,7 +1041,6 @@ out:
 			size = sizeof(*sc);
 		emit(sc, size);
 	}
-	(void)i;
 	return 0;
 }
 
@@ -1138,13 +1121,7 @@ static __always_inline int on_close(int fd)
 		return 0;
 	}
 	if (c->state != DBLAT_CONN_PENDING || c->connecting) {
-		ev.kind = DBLAT_EV_CLOSE;
-		ev.ts_ns = bpf_ktime_get_ns();
-		ev.conn_id = c->id;
-		ev.tgid = id >> 32;
-		ev.tid = (__u32)id;
-		ev.fd = fd;
-		ev.role = c->role;
+		ev_begin(&ev, DBLAT_EV_CLOSE, bpf_ktime_get_ns(), c->id, fd, c->role);
 		emit(&ev, sizeof(ev));
 	}
 	bpf_map_delete_elem(&conns, &key);
@@ -1179,12 +1156,7 @@ static __always_inline int connect_exit(struct pt_regs *regs, long ret)
 	sc = bpf_map_lookup_elem(&scratch_map, &zero);
 	if (!sk || !sc)
 		return 0;
-	__builtin_memset(&sc->ev, 0, sizeof(sc->ev));
-	sc->ev.kind = DBLAT_EV_CONNECT;
-	sc->ev.ts_ns = now;
-	sc->ev.tgid = tgid;
-	sc->ev.tid = tid;
-	sc->ev.fd = fd;
+	ev_begin(&sc->ev, DBLAT_EV_CONNECT, now, 0, fd, 0);
 	sc->ev.ret = ret;
 	bpf_get_current_comm(sc->ev.comm, sizeof(sc->ev.comm));
 	ci = (void *)sc->data;
@@ -1232,12 +1204,7 @@ static __always_inline int accept_exit(long ret)
 	sc = bpf_map_lookup_elem(&scratch_map, &zero);
 	if (!sk || !sc)
 		return 0;
-	__builtin_memset(&sc->ev, 0, sizeof(sc->ev));
-	sc->ev.kind = DBLAT_EV_ACCEPT;
-	sc->ev.ts_ns = bpf_ktime_get_ns();
-	sc->ev.tgid = tgid;
-	sc->ev.tid = (__u32)id;
-	sc->ev.fd = ret;
+	ev_begin(&sc->ev, DBLAT_EV_ACCEPT, bpf_ktime_get_ns(), 0, ret, 0);
 	sc->ev.ret = ret;
 	bpf_get_current_comm(sc->ev.comm, sizeof(sc->ev.comm));
 	ci = (void *)sc->data;
