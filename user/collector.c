@@ -259,7 +259,7 @@ static void q_push(struct collector *c, struct conn *k, char type, uint32_t fp, 
 		session_busy(c, k, true, ts);
 		if (k->role == DBLAT_ROLE_CLIENT && !k->checked_out) {
 			k->checked_out = true;
-			http_checkout(c, k, ts);
+			http_checkout(k, ts);
 		}
 		if (k->role == DBLAT_ROLE_CLIENT) {
 			http_thread_start(c, k, c->cur_tid, ts);

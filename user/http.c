@@ -278,9 +278,8 @@ void http_conn_end(struct collector *c, struct conn *k)
 	k->http = NULL;
 }
 
-void http_checkout(struct collector *c, struct conn *k, uint64_t ts)
+void http_checkout(struct conn *k, uint64_t ts)
 {
-	(void)c;
 	if (!++k->period)
 		k->period = 1;
 	k->checkout_ts = ts;

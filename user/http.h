@@ -15,7 +15,7 @@ struct stmt_stats;
 void http_on_event(struct collector *c, struct conn *k, const struct dblat_event *ev, size_t size);
 void http_conn_end(struct collector *c, struct conn *k);
 /* A PostgreSQL client connection of the process was taken from its pool at ts. */
-void http_checkout(struct collector *c, struct conn *k, uint64_t ts);
+void http_checkout(struct conn *k, uint64_t ts);
 /* A client statement of k was recorded as st. */
 void http_call_done(struct collector *c, struct conn *k, const struct done_call *d, struct stmt_stats *st);
 /* k may have gone back to its pool: its period ends once its last statement is in. */
