@@ -257,6 +257,9 @@ static void requests(FILE *out, const struct summary *s)
 	header(out, "dblat_http_request_db_seconds", "histogram",
 	       "Database time of each HTTP request its statements were bound to.");
 	EACH_ROUTE(histogram(out, "dblat_http_request_db_seconds", kv, &r->db));
+	header(out, "dblat_http_request_db_after_response_seconds", "histogram",
+	       "Of that, database time after the response was written (a reset on return to the pool).");
+	EACH_ROUTE(histogram(out, "dblat_http_request_db_after_response_seconds", kv, &r->after));
 	header(out, "dblat_http_requests_bound_total", "counter",
 	       "HTTP requests with their database work bound to them, by how (bound_by).");
 	for (m = 0; m < BIND_N; m++) {

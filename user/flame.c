@@ -151,12 +151,15 @@ out:
 	return err;
 }
 
-/* server:comm ; METHOD route ; pool wait | phase ; statement | app */
+/*
+ * server:comm ; METHOD route ; pool wait | phase ; statement | app
+ *                            | after response ; phase ; statement
+ */
 static int request(struct flame *f, const struct summary *s, const struct route_stats *r)
 {
 	char root[DBLAT_COMM_LEN + 8], name[sizeof(r->method) + sizeof(r->route) + 1];
 	char *comm = text_clean(r->comm, true), *route;
-	const char *fr[4];
+	const char *fr[5];
 	uint64_t n = 0;
 	uint32_t i;
 	int m, err = -1;
@@ -175,14 +178,21 @@ static int request(struct flame *f, const struct summary *s, const struct route_
 		goto out;
 	for (i = 0; i < r->nper_stmt; i++) {
 		const struct route_stmt *rs = &r->per_stmt[i];
+		const char *phase = stmt_phase_name(stmt_class_of(s, rs->st));
 		char *text = statement_frame(s, rs->st);
-		int e;
+		int e = 0;
 
 		if (!text)
 			goto out;
-		fr[2] = stmt_phase_name(stmt_class_of(s, rs->st));
+		fr[2] = phase;
 		fr[3] = text;
-		e = push(f, fr, 4, ns_to_us(rs->ns), rs->calls);
+		if (rs->ns > rs->after_ns)
+			e = push(f, fr, 4, ns_to_us(rs->ns - rs->after_ns), rs->calls - rs->after_calls);
+		fr[2] = FLAME_AFTER_RESPONSE;
+		fr[3] = phase;
+		fr[4] = text;
+		if (!e && rs->after_ns)
+			e = push(f, fr, 5, ns_to_us(rs->after_ns), rs->after_calls);
 		free(text);
 		if (e)
 			goto out;

@@ -29,6 +29,7 @@
 #define FLAME_IDLE_IN_TXN "idle in transaction"
 #define FLAME_POOL_WAIT "pool wait"
 #define FLAME_APP "app"
+#define FLAME_AFTER_RESPONSE "after response"
 
 enum flame_weight { FLAME_WALL_US = 0, FLAME_CALLS };
 

@@ -199,6 +199,8 @@ static void json_route(FILE *out, const struct summary *s, const struct route_st
 	latency(out, &r->pool_wait);
 	fputs(",\"app_us\":", out);
 	latency(out, &r->app);
+	fputs(",\"db_after_response_us\":", out);
+	latency(out, &r->after);
 	fputs(",\"statements\":[", out);
 	for (j = 0; j < r->nper_stmt; j++) {
 		const struct route_stmt *rs = &r->per_stmt[j];

@@ -195,7 +195,8 @@ static uint64_t span(uint64_t from, uint64_t to)
 
 /* ---- a route's figures ---- */
 
-static void route_stmt_add(struct route_stats *r, struct stmt_stats *st, uint64_t ns)
+/* after_ns: the part of ns after the request's response was written */
+static void route_stmt_add(struct route_stats *r, struct stmt_stats *st, uint64_t ns, uint64_t after_ns)
 {
 	struct route_stmt *v;
 	uint32_t i;
@@ -213,6 +214,9 @@ static void route_stmt_add(struct route_stats *r, struct stmt_stats *st, uint64_
 	}
 	r->per_stmt[i].calls++;
 	r->per_stmt[i].ns += ns;
+	if (after_ns == ns && ns)
+		r->per_stmt[i].after_calls++;
+	r->per_stmt[i].after_ns += after_ns;
 	st->bound_calls++;
 	st->bound_ns += ns;
 }
@@ -227,7 +231,7 @@ static void req_clear(struct rb_req *q)
 static void account(struct reqbind *rb, struct rb_req *q)
 {
 	struct route_stats *r;
-	uint64_t lat, db = 0, wait = 0, used;
+	uint64_t lat, db = 0, after = 0, wait = 0, used;
 	uint32_t i;
 
 	if (q->flags & RQ_ACCOUNTED || q->route >= rb->s->nroutes)
@@ -235,17 +239,25 @@ static void account(struct reqbind *rb, struct rb_req *q)
 	q->flags |= RQ_ACCOUNTED;
 	r = &rb->s->routes[q->route];
 	lat = span(q->arrival, q->last_send);
+	/* An app that releases its connection after responding (a reset
+	 * ROLLBACK) holds it past the request's end: that time is the
+	 * request's database work but not part of its latency. */
 	for (i = 0; i < q->n; i++) {
-		db += span(q->v[i].start, q->v[i].end);
-		route_stmt_add(r, q->v[i].st, span(q->v[i].start, q->v[i].end));
+		uint64_t ns = span(q->v[i].start, q->v[i].end);
+		uint64_t past = span(q->v[i].start > q->last_send ? q->v[i].start : q->last_send, q->v[i].end);
+
+		db += ns;
+		after += past;
+		route_stmt_add(r, q->v[i].st, ns, past);
 	}
 	if (q->method != BIND_EXACT_THREAD) {
 		wait = span(q->arrival, q->checkout_ts);
 		hist_add(&r->pool_wait, wait);
 	}
-	used = db + wait;
+	used = db - after + wait;
 	r->attributed[q->method]++;
 	hist_add(&r->db, db);
+	hist_add(&r->after, after);
 	hist_add(&r->stmts, q->n);
 	hist_add(&r->app, lat > used ? lat - used : 0);
 	req_clear(q);

@@ -74,6 +74,7 @@ void summary_free(struct summary *s)
 		hist_free(&r->stmts);
 		hist_free(&r->pool_wait);
 		hist_free(&r->app);
+		hist_free(&r->after);
 		free(r->per_stmt);
 	}
 	free(s->routes);

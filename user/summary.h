@@ -185,6 +185,7 @@ enum bind_method {
 struct route_stmt {
 	struct stmt_stats *st;	/* the client statement (its fingerprint and class) */
 	uint64_t calls, ns;
+	uint64_t after_calls, after_ns;	/* of which after the response was written */
 };
 
 /* HTTP requests of one server process, by method and path template. */
@@ -205,7 +206,8 @@ struct route_stats {
 	struct hist db;			/* per attributed request: its statements' time */
 	struct hist stmts;		/* per attributed request: statements (a count, not ns) */
 	struct hist pool_wait;		/* per derived request: arrival -> checkout */
-	struct hist app;		/* per attributed request: latency - db - pool wait */
+	struct hist app;		/* per attributed request: latency - db before the response - pool wait */
+	struct hist after;		/* per attributed request: db time after its response was written */
 	struct route_stmt *per_stmt;
 	uint32_t nper_stmt;
 };

@@ -82,8 +82,10 @@ awk '
 		n = split(stack, f, ";")
 		if (f[1] !~ /^(client|server):/) bad("root is not side:comm")
 		if (f[1] ~ /^server:/ && f[2] ~ /^[A-Z]+ \//) {
-			# the request layer: server:comm;METHOD route;pool wait|app|phase;statement
-			if (!(n == 3 && (f[3] == "pool wait" || f[3] == "app")) && !(n == 4 && (f[3] in stmtph)))
+			# the request layer: server:comm;METHOD route;pool wait|app|phase;statement,
+			# and statements run after the response: ...;after response;phase;statement
+			if (!(n == 3 && (f[3] == "pool wait" || f[3] == "app")) && !(n == 4 && (f[3] in stmtph)) &&
+			    !(n == 5 && f[3] == "after response" && (f[4] in stmtph)))
 				bad("bad request frame")
 			next
 		}
@@ -105,6 +107,8 @@ awk '{
 		n = split(stack, f, ";")
 		if (f[2] ~ /^(query|transaction control|setup|reset|ping|maintenance)$/) t[f[1]] += w
 		if (n == 4 && f[1] ~ /^server:/ && f[3] ~ /^(query|transaction control|setup|reset|ping|maintenance)$/)
+			t["client:" substr(f[1], 8)] += w
+		if (n == 5 && f[1] ~ /^server:/ && f[3] == "after response")
 			t["client:" substr(f[1], 8)] += w
 	} END { for (r in t) printf "%s\t%d\n", r, t[r] }' "$FOLDED" | sort >"$O/folded_roots.tsv"
 echo "root, JSON total us, folded us:"

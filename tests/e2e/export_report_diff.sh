@@ -93,6 +93,8 @@ awk '{
 		# statements bound to an HTTP request: server:comm;METHOD route;phase;statement
 		if (n == 4 && f[1] ~ /^server:/ && f[3] ~ /^(query|transaction control|setup|reset|ping|maintenance)$/)
 			t["client:" substr(f[1], 8)] += w
+		if (n == 5 && f[1] ~ /^server:/ && f[3] == "after response")
+			t["client:" substr(f[1], 8)] += w
 	} END { for (r in t) printf "%s\t%d\n", r, t[r] }' "$O/A-calls.folded" | sort >"$O/calls-folded.tsv"
 if cmp -s "$O/calls-json.tsv" "$O/calls-folded.tsv"; then
 	check "folded calls per process = JSON calls" same same
