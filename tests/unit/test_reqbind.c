@@ -106,8 +106,15 @@ TEST(reqbind_barging_request_served_first)
 	CHECK_EQ_INT(r->attributed[BIND_DERIVED_ANCHORED], 2);
 	CHECK_EQ_INT(r->pool_wait.sum, 50 * MS);
 	CHECK_EQ_INT(r->stmts.sum, 6);
-	/* B: 30 ms = 10 wait + 9 + 1 (ROLLBACK after the response) db + 10 app */
+	/*
+	 * B: 20 ms latency = 10 wait + 9 db + 1 app; its ROLLBACK (1 ms) runs
+	 * after the response: db time, but not part of the latency.
+	 */
 	CHECK_EQ_INT(r->db.sum, (29 * MS - 20 * MS) + (49 * MS - 40 * MS) + 2 * MS);
+	CHECK_EQ_INT(r->after.sum, 2 * MS);
+	CHECK_EQ_INT(r->app.sum, 2 * MS);
+	/* the latencies, B 20 ms and A 50 ms, are partitioned exactly */
+	CHECK_EQ_INT(r->pool_wait.sum + r->db.sum - r->after.sum + r->app.sum, 70 * MS);
 	CHECK_EQ_INT(f.select->bound_calls, 2);
 	CHECK_EQ_INT(f.rollback->bound_calls, 2);
 	CHECK_EQ_INT(r->nper_stmt, 3);
