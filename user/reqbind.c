@@ -36,11 +36,13 @@
 #include <string.h>
 #include "reqbind.h"
 
-#define RB_REQS 1024		/* recent requests per process */
+#define RB_REQS_MIN 1024	/* requests kept per process, at first */
+#define RB_REQS_MAX 65536	/* ... and at most: a pool wait can outlast thousands of arrivals */
 #define RB_PENDING 256		/* periods waiting for a decision, and unanchored ones */
 #define RB_THREADS 4096
 #define RB_REQ_STMTS 64		/* statements kept per request */
 #define RB_HORIZON_NS 2000000000ull	/* a period no response is found for within this goes FIFO */
+#define RB_STALE_NS (4 * RB_HORIZON_NS)	/* a response this much older than a period cannot be its anchor */
 #define RB_ORPHANS 256		/* recent responses to requests read before tracing began */
 
 enum {
@@ -55,6 +57,7 @@ struct rb_req {
 	uint32_t route;
 	uint64_t conn;
 	uint64_t arrival, last_send, checkout_ts;
+	uint64_t respond_ts;	/* its status line's write: the anchor */
 	uint32_t reader, writer;	/* threads */
 	uint16_t status;
 	uint8_t flags;
@@ -73,11 +76,14 @@ struct rb_proc {
 	char comm[DBLAT_COMM_LEN];
 	bool event_loop;
 	uint32_t gen, next_slot;
-	struct rb_req req[RB_REQS];
+	struct rb_req *req;		/* a ring of nreq recent requests */
+	uint32_t nreq;
+	uint64_t *cand;			/* handles of responded, unmatched requests: anchors */
+	uint32_t ncand, cand_cap;
 	struct rb_ring pending;		/* periods to decide, oldest first */
 	struct rb_ring unanchored;	/* periods for the FIFO fallback */
 	struct rb_orphan {
-		uint64_t conn, last_send;
+		uint64_t conn, respond_ts;
 	} orphan[RB_ORPHANS];		/* a ring: their writes are anchors too */
 	uint32_t norphans;
 	uint64_t next_try;		/* the oldest pending period cannot be decided before */
@@ -112,8 +118,10 @@ void reqbind_free(struct reqbind *rb)
 	if (!rb)
 		return;
 	for (i = 0; i < rb->nprocs; i++) {
-		for (j = 0; j < RB_REQS; j++)
+		for (j = 0; j < rb->procs[i]->nreq; j++)
 			free(rb->procs[i]->req[j].v);
+		free(rb->procs[i]->req);
+		free(rb->procs[i]->cand);
 		free(rb->procs[i]->pending.v);
 		free(rb->procs[i]->unanchored.v);
 		free(rb->procs[i]);
@@ -147,6 +155,12 @@ static struct rb_proc *proc_get(struct reqbind *rb, uint32_t tgid, const char *c
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
+	p->req = calloc(RB_REQS_MIN, sizeof(*p->req));
+	if (!p->req) {
+		free(p);
+		return NULL;
+	}
+	p->nreq = RB_REQS_MIN;
 	p->tgid = tgid;
 	snprintf(p->comm, sizeof(p->comm), "%s", comm);
 	rb->procs[rb->nprocs++] = p;
@@ -172,7 +186,9 @@ static struct rb_req *req_of(struct rb_proc *p, uint64_t h)
 
 	if (!p || !h)
 		return NULL;
-	q = &p->req[(uint32_t)h % RB_REQS];
+	if ((uint32_t)h >= p->nreq)
+		return NULL;
+	q = &p->req[(uint32_t)h];
 	return q->gen == (uint32_t)(h >> 32) ? q : NULL;
 }
 
@@ -298,6 +314,34 @@ bool reqbind_serves_http(struct reqbind *rb, uint32_t tgid)
 	return rb && proc_find(rb, tgid);
 }
 
+/* Still needed: in flight (maybe waiting for a connection), or a recent anchor. */
+static bool req_busy(const struct rb_req *q, uint64_t now)
+{
+	if (!q->gen)
+		return false;
+	if (!(q->flags & RQ_DONE))
+		return true;
+	return (q->flags & RQ_RESPONDED) && !(q->flags & (RQ_MATCHED | RQ_ACCOUNTED)) && !timed_out(q) &&
+	       now < q->respond_ts + RB_HORIZON_NS;
+}
+
+/* The slot for a new request: the ring doubles rather than drop one still needed. */
+static uint32_t next_slot(struct rb_proc *p, uint64_t now)
+{
+	uint32_t slot = p->next_slot % p->nreq, n = p->nreq;
+	struct rb_req *v;
+
+	if (req_busy(&p->req[slot], now) && n < RB_REQS_MAX && (v = realloc(p->req, 2 * n * sizeof(*v)))) {
+		memset(v + n, 0, n * sizeof(*v));
+		p->req = v;
+		p->nreq = 2 * n;
+		slot = n;
+		p->next_slot = n;
+	}
+	p->next_slot++;
+	return slot;
+}
+
 uint64_t reqbind_arrival(struct reqbind *rb, uint32_t tgid, const char *comm, uint64_t conn,
 			 uint32_t tid, uint32_t route, uint64_t ts)
 {
@@ -318,7 +362,7 @@ uint64_t reqbind_arrival(struct reqbind *rb, uint32_t tgid, const char *comm, ui
 				ps->event_loop = true;
 		}
 	}
-	slot = p->next_slot++ % RB_REQS;
+	slot = next_slot(p, ts);
 	q = &p->req[slot];
 	evict(rb, p, q);
 	if (!++p->gen)
@@ -327,7 +371,7 @@ uint64_t reqbind_arrival(struct reqbind *rb, uint32_t tgid, const char *comm, ui
 	q->route = route;
 	q->conn = conn;
 	q->arrival = ts;
-	q->last_send = q->checkout_ts = 0;
+	q->last_send = q->checkout_ts = q->respond_ts = 0;
 	q->reader = tid;
 	q->writer = 0;
 	q->status = 0;
@@ -455,28 +499,33 @@ static int decide(struct reqbind *rb, struct rb_proc *p, const struct rb_period 
 {
 	struct rb_req *best = NULL, *in_window = NULL;
 	uint64_t e, r, d, best_d = 0;
-	uint32_t i;
+	uint32_t i, o;
 
 	if (!anchor_of(per, &e, &r))
 		return -1;
-	for (i = 0; i < RB_REQS; i++) {
-		struct rb_req *q = &p->req[i];
+	for (i = 0, o = 0; i < p->ncand; i++) {
+		struct rb_req *q = req_of(p, p->cand[i]);
 
-		if (!candidate(q, per->checkout_ts))
+		/* Matched, gone, or too old to anchor any period still to come. */
+		if (!q || !candidate(q, UINT64_MAX) || q->respond_ts + RB_STALE_NS < e)
 			continue;
-		if (r && q->last_send >= e && q->last_send <= r &&
-		    (!in_window || q->last_send > in_window->last_send))
+		p->cand[o++] = p->cand[i];
+		if (q->arrival > per->checkout_ts)
+			continue;
+		if (r && q->respond_ts >= e && q->respond_ts <= r &&
+		    (!in_window || q->respond_ts > in_window->respond_ts))
 			in_window = q;
-		d = distance(q->last_send, e);
+		d = distance(q->respond_ts, e);
 		if (!best || d < best_d) {
 			best = q;
 			best_d = d;
 		}
 	}
+	p->ncand = o;
 	for (i = 0; i < RB_ORPHANS && i < p->norphans; i++) {
-		uint64_t t = p->orphan[i].last_send;
+		uint64_t t = p->orphan[i].respond_ts;
 
-		if ((r && t >= e && t <= r && (!in_window || t > in_window->last_send)) ||
+		if ((r && t >= e && t <= r && (!in_window || t > in_window->respond_ts)) ||
 		    (!r && (!best || distance(t, e) < best_d) && (force || now >= e + distance(t, e)))) {
 			struct pool_stats *ps = pool(rb, p);
 
@@ -546,6 +595,21 @@ static void decide_oldest(struct reqbind *rb, struct rb_proc *p)
 	p->next_try = 0;
 }
 
+static void cand_add(struct rb_proc *p, uint64_t h)
+{
+	uint64_t *v;
+
+	if (p->ncand == p->cand_cap) {
+		uint32_t nc = p->cand_cap ? 2 * p->cand_cap : 64;
+
+		if (nc > RB_REQS_MAX || !(v = realloc(p->cand, nc * sizeof(*v))))
+			return;
+		p->cand = v;
+		p->cand_cap = nc;
+	}
+	p->cand[p->ncand++] = h;
+}
+
 void reqbind_response(struct reqbind *rb, uint32_t tgid, uint64_t h, uint32_t tid, uint64_t ts,
 		      uint16_t status)
 {
@@ -555,7 +619,10 @@ void reqbind_response(struct reqbind *rb, uint32_t tgid, uint64_t h, uint32_t ti
 	if (!q)
 		return;
 	if (status) {
+		if (!(q->flags & RQ_RESPONDED))
+			cand_add(p, h);
 		q->status = status;
+		q->respond_ts = ts;
 		q->flags |= RQ_RESPONDED;
 		q->writer = tid;
 		p->next_try = 0;	/* a new candidate: pending periods may be decidable now */
@@ -574,15 +641,11 @@ void reqbind_orphan_write(struct reqbind *rb, uint32_t tgid, const char *comm, u
 
 	if (!p)
 		return;
-	if (!status_line) {
-		for (i = 0; i < RB_ORPHANS && i < p->norphans; i++)
-			if (p->orphan[i].conn == conn && p->orphan[i].last_send < ts)
-				p->orphan[i].last_send = ts;
+	if (!status_line)
 		return;
-	}
 	i = p->norphans++ % RB_ORPHANS;
 	p->orphan[i].conn = conn;
-	p->orphan[i].last_send = ts;
+	p->orphan[i].respond_ts = ts;
 	p->next_try = 0;
 	if (p->pending.len)
 		advance(rb, p, ts, false);
@@ -624,12 +687,18 @@ static int by_checkout(const void *a, const void *b)
 /* The k-th unmatched arrival with the k-th unanchored checkout after it. */
 static void pair_fifo(struct reqbind *rb, struct rb_proc *p)
 {
-	struct rb_req *reqs[RB_REQS];
+	struct rb_req **reqs = malloc(p->nreq * sizeof(*reqs));
 	struct rb_period *pers[RB_PENDING];
 	struct pool_stats *ps = pool(rb, p);
 	uint32_t nr = 0, np = p->unanchored.len, i, a = 0, b = 0;
 
-	for (i = 0; i < RB_REQS; i++)
+	if (!reqs) {
+		if (ps)
+			ps->unmatched += np;
+		p->unanchored.len = 0;
+		return;
+	}
+	for (i = 0; i < p->nreq; i++)
 		if (candidate(&p->req[i], UINT64_MAX))
 			reqs[nr++] = &p->req[i];
 	for (i = 0; i < np; i++)
@@ -648,6 +717,7 @@ static void pair_fifo(struct reqbind *rb, struct rb_proc *p)
 	if (ps)
 		ps->unmatched += np - b;
 	p->unanchored.len = 0;
+	free(reqs);
 }
 
 void reqbind_finish(struct reqbind *rb)
@@ -659,7 +729,7 @@ void reqbind_finish(struct reqbind *rb)
 
 		advance(rb, p, UINT64_MAX, true);
 		pair_fifo(rb, p);
-		for (j = 0; j < RB_REQS; j++)
+		for (j = 0; j < p->nreq; j++)
 			if (p->req[j].gen && (p->req[j].flags & RQ_MATCHED) && p->event_loop)
 				account(rb, &p->req[j]);
 	}

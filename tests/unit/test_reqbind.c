@@ -278,3 +278,41 @@ TEST(reqbind_request_read_before_tracing)
 	}
 	teardown(&f);
 }
+
+/*
+ * Under exhaustion a request can wait while thousands of others arrive and
+ * are served (a barging newcomer, or a long queue). It must still be there
+ * to anchor its own checkout when it finally gets one: no request is
+ * dropped while it is in flight, however many arrive behind it.
+ */
+TEST(reqbind_long_wait_outlasts_many_arrivals)
+{
+	struct fixture f;
+	const struct pool_stats *p;
+	uint64_t slow, h, t;
+	uint32_t i, n = 5000;
+
+	setup(&f);
+	slow = arrive(&f, 1, LOOP_TID, 0);
+	for (i = 0; i < n; i++) {
+		t = (uint64_t)(i + 1) * MS;
+		h = arrive(&f, 2 + i, LOOP_TID, t);
+		respond(&f, h, t + MS / 2, 200);
+		period(&f, 2 + i, t + MS / 10, t + MS / 4, t + 3 * MS / 4);
+		reqbind_done(f.rb, PID, h);
+	}
+	t = (uint64_t)(n + 10) * MS;
+	respond(&f, slow, t + MS / 2, 200);
+	period(&f, 1, t + MS / 10, t + MS / 4, t + 3 * MS / 4);
+	reqbind_done(f.rb, PID, slow);
+	reqbind_finish(f.rb);
+	p = pool_of(&f);
+	CHECK(p != NULL);
+	if (p) {
+		CHECK_EQ_INT(p->given_up, 0);
+		CHECK_EQ_INT(p->waits[BIND_DERIVED_ANCHORED], n + 1);
+		CHECK_EQ_INT(p->wait.max, t + MS / 10);
+		CHECK_EQ_INT(p->wait.min, MS / 10);
+	}
+	teardown(&f);
+}
