@@ -97,6 +97,7 @@ enum dblat_ev_flags {
 	DBLAT_F_LOST = 1 << 4,		/* BPF framing met an impossible header and stopped */
 	DBLAT_F_SSL_ANSWER = 1 << 5,	/* buffer starts with the 1-byte SSL/GSS answer */
 	DBLAT_F_PLAINTEXT = 1 << 6,	/* complete plaintext of an encrypted connection: frame it in user space */
+	DBLAT_F_OFFCPU = 1 << 7,	/* offcpu_us holds the thread's off-CPU clock */
 };
 
 /*
@@ -148,7 +149,7 @@ struct dblat_event {
 	__u32 tail_rows;	/* DataRow messages past the copy (not recorded) */
 	__u32 tail_other;	/* other messages past the copy that did not fit in records */
 	__s32 ret;		/* EV_CONNECT: the syscall's return value */
-	__u32 pad;
+	__u32 offcpu_us;	/* DBLAT_F_OFFCPU: the thread's time off CPU so far, in us, modulo 2^32 */
 	char comm[DBLAT_COMM_LEN];
 	/* followed by __u8 data[cap_len], padded to 8, then struct dblat_tail_rec[nrec] */
 };

@@ -26,6 +26,12 @@ struct collector *collector_new(struct summary *sum, collector_reject_fn reject,
 	return c;
 }
 
+void collector_on_shared_pool(struct collector *c, collector_pool_fn shared, void *ctx)
+{
+	c->shared = shared;
+	c->shared_ctx = ctx;
+}
+
 static void names_free(struct name_fp **l)
 {
 	struct name_fp *n, *nx;
@@ -624,6 +630,7 @@ static void on_data(struct collector *c, const struct dblat_event *ev, size_t si
 	ctx[0] = c;
 	ctx[1] = k;
 	c->cur_tid = ev->tid;
+	c->cur_offcpu = ev->flags & DBLAT_F_OFFCPU ? (int64_t)ev->offcpu_us : -1;
 	if (pg_framer_feed(&k->fr, ev, data, recs, on_msg, ctx) < 0) {
 		k->dead = true;
 		c->sum->ctr.conns_not_pg++;
@@ -640,6 +647,7 @@ void collector_feed(struct collector *c, struct conn *k, const struct dblat_even
 	if (k->dead)
 		return;
 	c->cur_tid = ev->tid;
+	c->cur_offcpu = -1;
 	pg_framer_feed(&k->fr, ev, data, NULL, on_msg, ctx);
 }
 

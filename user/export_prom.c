@@ -277,8 +277,7 @@ static void requests(FILE *out, const struct summary *s)
 	for (i = 0; i < s->npools; i++) {
 		const struct pool_stats *p = &s->pools[i];
 		int pm = pool_method(p);
-		const struct hist *h = pm == BIND_EXACT_PROXY ? &p->proxy_wait :
-				       pm == BIND_EXACT_THREAD ? &p->thread_gap : &p->wait;
+		const struct hist *h = pool_wait_hist(p);
 		char pid[16];
 		const char *kv[] = { "comm", p->comm, "pid", pid, "bound_by", bind_method_name(pm), NULL };
 

@@ -16,7 +16,9 @@
  * In a thread-per-request client the wait is on the thread itself: the time
  * between a thread's previous statement completing and its next one being
  * sent, on whichever connection, is its checkout wait plus its own work in
- * between (thread_gap).
+ * between (thread_gap); the part of it the thread spent off CPU is the wait
+ * (thread_wait), once the process is seen handing a connection from thread
+ * to thread and context switches are timed for it.
  *
  * A proxy such as pgbouncer is a server to its clients and a client of the
  * real server, in one process: a request it reads waits in its queue until
@@ -369,6 +371,7 @@ void http_thread_done(struct collector *c, struct conn *k, uint32_t tid, uint64_
 
 	c->threads[i].key = key;
 	c->threads[i].done = ts;
+	c->threads[i].done_offcpu = c->cur_offcpu;
 }
 
 void http_thread_start(struct collector *c, struct conn *k, uint32_t tid, uint64_t ts)
@@ -377,11 +380,26 @@ void http_thread_start(struct collector *c, struct conn *k, uint32_t tid, uint64
 	uint32_t i = thread_slot(key);
 	struct pool_stats *p;
 
+	if (k->last_tid && k->last_tid != tid && !k->handed_off) {
+		k->handed_off = true;
+		if (c->shared)
+			c->shared(c->shared_ctx, k->tgid);
+	}
+	k->last_tid = tid;
 	if (c->threads[i].key != key || !c->threads[i].done || ts < c->threads[i].done)
 		return;
 	p = summary_pool(c->sum, k->tgid, k->comm);
-	if (p)
-		hist_add(&p->thread_gap, ts - c->threads[i].done);
+	if (p) {
+		uint64_t gap = ts - c->threads[i].done;
+
+		hist_add(&p->thread_gap, gap);
+		if (c->threads[i].done_offcpu >= 0 && c->cur_offcpu >= 0) {
+			/* A clock in us modulo 2^32; its reading at a send is at the send's return. */
+			uint64_t slept = (uint32_t)(c->cur_offcpu - c->threads[i].done_offcpu) * 1000ull;
+
+			hist_add(&p->thread_wait, slept < gap ? slept : gap);
+		}
+	}
 	c->threads[i].done = 0;
 }
 

@@ -237,6 +237,8 @@ static void json_pool(FILE *out, const struct summary *s, const struct pool_stat
 		p->event_loop ? "true" : "false");
 	fputs(",\"thread_gap_us\":", out);
 	latency(out, &p->thread_gap);
+	fputs(",\"thread_wait_us\":", out);
+	latency(out, &p->thread_wait);
 	fputs(",\"proxy_wait_us\":", out);
 	latency(out, &p->proxy_wait);
 	fprintf(out, ",\"requests\":%llu,\"checkouts\":%llu,\"paired\":%llu,\"wait_methods\":{",

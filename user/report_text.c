@@ -161,7 +161,7 @@ static void report_requests(FILE *out, const struct summary *s)
 		const struct hist *h;
 
 		m = pool_method(p);
-		h = m == BIND_EXACT_PROXY ? &p->proxy_wait : m == BIND_EXACT_THREAD ? &p->thread_gap : &p->wait;
+		h = pool_wait_hist(p);
 		if (!h->count)
 			continue;
 		fmt_us(lat, sizeof(lat), hist_mean(h));

@@ -82,6 +82,7 @@ void summary_free(struct summary *s)
 		hist_free(&s->pools[i].wait);
 		hist_free(&s->pools[i].timed_out_wait);
 		hist_free(&s->pools[i].thread_gap);
+		hist_free(&s->pools[i].thread_wait);
 		hist_free(&s->pools[i].proxy_wait);
 	}
 	free(s->pools);
@@ -386,6 +387,19 @@ struct pool_stats *summary_pool(struct summary *s, uint32_t tgid, const char *co
 	p->tgid = tgid;
 	snprintf(p->comm, sizeof(p->comm), "%s", comm);
 	return p;
+}
+
+/* The queue wait its method gives: a thread's time off CPU between statements once it is timed. */
+const struct hist *pool_wait_hist(const struct pool_stats *p)
+{
+	switch (pool_method(p)) {
+	case BIND_EXACT_PROXY:
+		return &p->proxy_wait;
+	case BIND_EXACT_THREAD:
+		return p->thread_wait.count ? &p->thread_wait : &p->thread_gap;
+	default:
+		return &p->wait;
+	}
 }
 
 int pool_method(const struct pool_stats *p)

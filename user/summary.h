@@ -226,6 +226,7 @@ struct pool_stats {
 	struct hist wait;		/* derived: request arrival -> its checkout */
 	struct hist timed_out_wait;	/* requests answered 503/504 */
 	struct hist thread_gap;		/* a thread's previous statement done -> its next one sent */
+	struct hist thread_wait;	/* ... the part of it the thread spent off CPU */
 	struct hist proxy_wait;		/* a proxy (pgbouncer): client request read -> forwarded to a server */
 };
 
@@ -283,5 +284,6 @@ const char *bind_method_name(int m);	/* "exact-thread", "exact-proxy", "derived-
 struct pool_stats *summary_pool(struct summary *s, uint32_t tgid, const char *comm);
 /* The pool's own method: exact when the process lets it be measured exactly. */
 int pool_method(const struct pool_stats *p);
+const struct hist *pool_wait_hist(const struct pool_stats *p);
 
 #endif

@@ -22,6 +22,7 @@ struct tracer {
 	struct stage_probes *stages;
 	struct tls_probes *tls;
 	bool send_enter_failed;
+	bool sched_switch_failed;
 };
 
 static bool verbose_libbpf;
@@ -155,6 +156,7 @@ struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void
 	}
 
 	bpf_program__set_autoattach(t->skel->progs.dbl_send_enter, false);
+	bpf_program__set_autoattach(t->skel->progs.dbl_sched_switch, false);
 	err = wire_bpf__load(t->skel);
 	if (err) {
 		fprintf(stderr, "dblat: cannot load BPF programs (%s); run with -v for the verifier log\n",
@@ -274,6 +276,28 @@ void tracer_stamp_unix_sends(struct tracer *t)
 		return;
 	}
 	t->skel->links.dbl_send_enter = l;
+}
+
+void tracer_time_offcpu(struct tracer *t, uint32_t tgid)
+{
+	struct bpf_link *l;
+	__u8 one = 1;
+
+	if (!t || t->sched_switch_failed)
+		return;
+	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.offcpu_procs), &tgid, &one, BPF_ANY))
+		return;
+	if (t->skel->links.dbl_sched_switch)
+		return;
+	l = bpf_program__attach(t->skel->progs.dbl_sched_switch);
+	if (!l) {
+		t->sched_switch_failed = true;
+		fprintf(stderr, "dblat: cannot hook context switches (%s): a thread's wait for a pooled "
+			"connection is its whole gap between statements\n", strerror(errno));
+		return;
+	}
+	t->skel->links.dbl_sched_switch = l;
+	t->skel->bss->offcpu_on = true;
 }
 
 void tracer_close(struct tracer *t)
