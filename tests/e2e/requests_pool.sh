@@ -16,6 +16,10 @@
 #   - the folded stacks carry the request layer, and the client statement
 #     time in them (request stacks included) is the JSON's;
 #   - `dblat report` of the run's recording gives the same requests and pool.
+# Then under wrk -c 100 (PERF_DB_POOL_EXHAUSTION_001's load): every response
+# wrk read is counted (dblat also counts those written to a connection wrk
+# stopped reading at its deadline: at most one per connection), and the
+# pool wait agrees within 10% with the app's own log at the mean and p99.
 set -u
 # shellcheck source=tests/lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
@@ -183,5 +187,33 @@ for sec in requests pool; do
 		head -n 20 "$TEST_TMP/$sec.diff"
 		check "report $sec = live $sec" different same
 	fi
+done
+
+echo "== wrk -c 100"
+out3="$TEST_TMP/dblat-wrk.json"
+dblat_start "$out3" -p "$app"
+: >"$TEST_TMP/waits.log"
+t0=$("$PY" -c 'import time; print(time.monotonic_ns())')
+wrk -t2 -c100 -d8s -s "$ROOT/scripts/demo/wrk/models.lua" "http://127.0.0.1:$http_port" >"$TEST_TMP/wrk.txt" 2>&1 ||
+	{ cat "$TEST_TMP/wrk.txt"; fail "wrk failed"; }
+# Requests wrk gave up on at its deadline still wait for a connection: let them finish.
+sleep 4
+dblat_stop
+sed -n 's/^WRK_JSON //p' "$TEST_TMP/wrk.txt" >"$TEST_TMP/wrk.json"
+wrk_n=$(jq .requests "$TEST_TMP/wrk.json")
+read -r got_n got_200 <<<"$(jq -r --argjson p "$app" '[.requests[] | select(.pid == $p and .route == "/models")] | [(map(.count) | add // 0), (map(.status["200"] // 0) | add // 0)] | @tsv' "$out3")"
+echo "wrk: $wrk_n requests ($(jq -c .status "$TEST_TMP/wrk.json")); dblat: $got_n ($got_200 x 200)"
+awk -v w="$wrk_n" -v d="$got_n" 'BEGIN { exit !(w > 1000 && d >= w && d <= w + 100) }'
+check_true "requests: wrk's $wrk_n, plus at most one cut off per connection ($got_n)" $?
+check "non-200 answers (wrk: $(jq .non2xx "$TEST_TMP/wrk.json"))" "$((got_n - got_200))" "$(jq .non2xx "$TEST_TMP/wrk.json")"
+sleep 2	# the app flushes its log every second
+awk -v t0="$t0" '$1 >= t0 && $2 >= 0 { print $2 }' "$TEST_TMP/waits.log" | sort -n >"$TEST_TMP/waits-wrk.sorted"
+read -r w_n w_mean w_p99 <<<"$(awk '{ a[NR] = $1; s += $1 } END { i = int(NR * 0.99 + 0.5); if (i < 1) i = 1; printf "%d %.1f %d\n", NR, NR ? s / NR : 0, NR ? a[i] : 0 }' "$TEST_TMP/waits-wrk.sorted")"
+read -r d_mean d_p99 d_paired <<<"$(jq -r --argjson p "$app" '.pool[] | select(.pid == $p) | [.wait_us.mean, .wait_us.p99, .paired] | @tsv' "$out3")"
+echo "pool wait under wrk: app mean $w_mean us p99 $w_p99 us ($w_n); dblat mean ${d_mean:-none} us p99 ${d_p99:-none} us (${d_paired:-0} paired)"
+for q in mean:"$w_mean":"${d_mean:-0}" p99:"$w_p99":"${d_p99:-0}"; do
+	IFS=: read -r name a d <<<"$q"
+	awk -v a="$a" -v d="$d" 'BEGIN { exit !(a > 1000 && d / a > 0.9 && d / a < 1.1) }'
+	check_true "wrk: $name pool wait within 10% of the app's own" $? "(dblat/app $(awk -v a="$a" -v d="$d" 'BEGIN { printf "%.3f", a ? d / a : 0 }'))"
 done
 finish
