@@ -23,6 +23,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile __u32 cap_fe = 4096;		/* bytes copied of frontend buffers */
 const volatile __u32 cap_be = 512;		/* bytes copied of backend buffers */
 
+#ifndef ECONNRESET
+#define ECONNRESET 104
+#endif
+
 __u64 next_conn_id = 1;
 bool offcpu_on;		/* set by user space once dbl_sched_switch is attached */
 
@@ -752,6 +756,17 @@ static __always_inline void emit_http(struct scratch *sc, struct dblat_conn *c, 
 	if (dir == DBLAT_DIR_RECV ? !http_request(sc->data, n) : !http_status_line(sc->data, n))
 		n = 0;
 	ev_begin(&sc->ev, DBLAT_EV_HTTP, bpf_ktime_get_ns(), c->id, fd, DBLAT_ROLE_HTTP);
+	/*
+	 * A response written after the client's FIN came in: a client that
+	 * closed has gone (its kernel answers the bytes with a reset), and the
+	 * server may read the FIN and never see that reset.
+	 */
+	if (dir == DBLAT_DIR_SEND && n && c->tcp && c->sk) {
+		struct sock *sk = (struct sock *)c->sk;
+
+		if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_CLOSE_WAIT)
+			sc->ev.flags = DBLAT_F_PEER_CLOSED;
+	}
 	sc->ev.dir = dir;
 	sc->ev.total_len = total;
 	sc->ev.cap_len = n;
@@ -884,10 +899,11 @@ __noinline int on_data(struct dblat_conn *c, int dir, int fd, struct segs *segs,
 			return 0;
 	}
 	if (ret <= 0) {
-		if (ret == 0 && dir == DBLAT_DIR_RECV && c->state != DBLAT_CONN_PENDING) {
+		if (dir == DBLAT_DIR_RECV && c->state != DBLAT_CONN_PENDING) {
 			struct dblat_event ev = {};
 
 			ev_begin(&ev, DBLAT_EV_EOF, bpf_ktime_get_ns(), c->id, fd, c->role);
+			ev.ret = ret;
 			emit(&ev, sizeof(ev));
 		}
 		return 0;
@@ -1120,7 +1136,7 @@ static __always_inline int data_exit(struct pt_regs *regs, int dir, int shape, l
 	int fd;
 
 	/* Cheapest rejections first: most reads on a busy host are EAGAIN or not ours. */
-	if (ret < 0)
+	if (ret < 0 && ret != -ECONNRESET)
 		return 0;
 	if (filter_targets && !is_target(id >> 32))
 		return 0;
@@ -1129,6 +1145,12 @@ static __always_inline int data_exit(struct pt_regs *regs, int dir, int shape, l
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (!c && (bpf_map_lookup_elem(&ignored, &key) || !is_target(id >> 32)))
 		return 0;
+	/* A reset peer: one that closed with our last write unread, as a rule. */
+	if (ret < 0) {
+		if (c && dir == DBLAT_DIR_RECV)
+			on_data(c, dir, fd, &s, ret);
+		return 0;
+	}
 	if (shape == BUF_FLAT) {
 		one_seg(&s, regs->si, ret);
 	} else if (shape == BUF_IOVEC) {

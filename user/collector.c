@@ -116,7 +116,7 @@ static struct conn *conn_find(struct collector *c, uint64_t id)
 /* Unlink *pp (which is k) after every module has closed its books on it. */
 static void conn_end(struct collector *c, struct conn **pp, struct conn *k, uint64_t ts)
 {
-	http_conn_end(c, k);
+	http_conn_end(c, k, true);
 	labels_end(c, k, ts);
 	tls_conn_end(c, k);
 	join_conn_end(c, k);
@@ -685,6 +685,8 @@ int collector_handle(struct collector *c, const void *data, size_t size)
 		break;
 	case DBLAT_EV_EOF:
 		k = conn_find(c, ev->conn_id);
+		if (k && k->role == DBLAT_ROLE_HTTP)
+			http_peer_gone(c, k, ev->ret != 0);
 		if (k)
 			session_end(c, k, ev->ts_ns, true);
 		break;
@@ -745,7 +747,7 @@ void collector_finish(struct collector *c, uint64_t ts)
 			if (k->role == DBLAT_ROLE_CLIENT && k->done_len)
 				join_conn_end(c, k);
 			else if (k->role == DBLAT_ROLE_HTTP)
-				http_conn_end(c, k);
+				http_conn_end(c, k, false);
 	for (i = 0; i < CONN_HASH; i++)
 		for (k = c->hash[i]; k; k = k->next)
 			http_period_over(c, k);

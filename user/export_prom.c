@@ -260,6 +260,12 @@ static void requests(FILE *out, const struct summary *s)
 	header(out, "dblat_http_request_db_after_response_seconds", "histogram",
 	       "Of that, database time after the response was written (a reset on return to the pool).");
 	EACH_ROUTE(histogram(out, "dblat_http_request_db_after_response_seconds", kv, &r->after));
+	header(out, "dblat_http_responses_unread_total", "counter",
+	       "Responses the client reset the connection on without reading (a client timeout, a load generator's deadline).");
+	EACH_ROUTE(sample(out, "dblat_http_responses_unread_total", kv, r->unread));
+	header(out, "dblat_http_requests_no_response_total", "counter",
+	       "Requests read on a connection that closed before any response was written.");
+	EACH_ROUTE(sample(out, "dblat_http_requests_no_response_total", kv, r->no_response));
 	header(out, "dblat_http_requests_bound_total", "counter",
 	       "HTTP requests with their database work bound to them, by how (bound_by).");
 	for (m = 0; m < BIND_N; m++) {

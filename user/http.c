@@ -42,6 +42,7 @@ struct http_req {
 	uint64_t last_send;
 	uint32_t route;		/* index in summary routes */
 	uint16_t status;
+	bool unread;		/* the client reset the connection after it was written */
 };
 
 struct http_conn {
@@ -114,12 +115,15 @@ static void finish_req(struct collector *c, struct conn *k, struct http_req *q)
 	struct pool_stats *p;
 	uint32_t i;
 
+	if (q->route < s->nroutes && !q->status)
+		s->routes[q->route].no_response++;
 	if (q->route >= s->nroutes || !q->last_send) {
 		reqbind_done(c->rb, k->tgid, q->handle);
 		return;
 	}
 	r = &s->routes[q->route];
 	r->count++;
+	r->unread += q->unread;
 	hist_add(&r->lat, q->last_send > q->arrival ? q->last_send - q->arrival : 0);
 	for (i = 0; i < r->nstatus; i++)
 		if (r->status[i].code == q->status)
@@ -240,6 +244,7 @@ void http_on_event(struct collector *c, struct conn *k, const struct dblat_event
 				if (!q->status)
 					q->status = 1;
 				q->last_send = ev->ts_ns;
+				q->unread = ev->flags & DBLAT_F_PEER_CLOSED;
 				reqbind_response(c->rb, k->tgid, q->handle, ev->tid, ev->ts_ns, q->status);
 				break;
 			}
@@ -264,15 +269,41 @@ void http_on_event(struct collector *c, struct conn *k, const struct dblat_event
 	}
 }
 
-void http_conn_end(struct collector *c, struct conn *k)
+void http_peer_gone(struct collector *c, struct conn *k, bool reset)
+{
+	struct http_conn *h = k->http;
+	uint32_t i;
+
+	(void)c;
+	if (!h || !reset)
+		return;
+	/*
+	 * A client that closes with data unread makes its kernel answer with a
+	 * reset: the last response written did not reach it (a client timeout,
+	 * or a load generator's deadline). A response written after the
+	 * client's FIN is marked as it is written (DBLAT_F_PEER_CLOSED).
+	 */
+	for (i = h->len; i-- > 0;) {
+		struct http_req *q = &h->q[(h->head + i) % MAX_PENDING_REQ];
+
+		if (q->status) {
+			q->unread = true;
+			break;
+		}
+	}
+}
+
+void http_conn_end(struct collector *c, struct conn *k, bool closed)
 {
 	struct http_conn *h = k->http;
 
 	while (h && h->len) {
-		if (h->q[h->head].status)
-			finish_req(c, k, &h->q[h->head]);
+		struct http_req *q = &h->q[h->head];
+
+		if (closed || q->status)
+			finish_req(c, k, q);
 		else
-			reqbind_done(c->rb, k->tgid, h->q[h->head].handle);
+			reqbind_done(c->rb, k->tgid, q->handle);	/* still in flight when tracing ended */
 		h->head = (h->head + 1) % MAX_PENDING_REQ;
 		h->len--;
 	}

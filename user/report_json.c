@@ -184,7 +184,8 @@ static void json_route(FILE *out, const struct summary *s, const struct route_st
 	json_str(out, r->method);
 	fputs(",\"route\":", out);
 	json_str(out, r->route);
-	fprintf(out, ",\"count\":%llu,\"status\":{", (unsigned long long)r->count);
+	fprintf(out, ",\"count\":%llu,\"unread\":%llu,\"no_response\":%llu,\"status\":{", (unsigned long long)r->count,
+		(unsigned long long)r->unread, (unsigned long long)r->no_response);
 	for (j = 0; j < r->nstatus; j++)
 		fprintf(out, "%s\"%u\":%llu", j ? "," : "", r->status[j].code,
 			(unsigned long long)r->status[j].n);

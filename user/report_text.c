@@ -156,6 +156,14 @@ static void report_requests(FILE *out, const struct summary *s)
 				bound ? bind_method_name(m) : "-");
 		}
 	}
+	for (i = 0; i < s->nroutes; i++) {
+		const struct route_stats *r = &s->routes[i];
+
+		if (r->unread || r->no_response)
+			fprintf(out, "%s[%u] %s %s: %llu responses unread (the client reset the connection), "
+				"%llu requests closed before any response\n", r->comm, r->tgid, r->method, r->route,
+				(unsigned long long)r->unread, (unsigned long long)r->no_response);
+	}
 	for (i = 0; i < s->npools; i++) {
 		const struct pool_stats *p = &s->pools[i];
 		const struct hist *h;

@@ -194,7 +194,9 @@ struct route_stats {
 	char comm[DBLAT_COMM_LEN];
 	char method[12];
 	char route[96];
-	uint64_t count;
+	uint64_t count;			/* answered */
+	uint64_t unread;		/* ... of which the client had gone: reset with it unread, or closed before it */
+	uint64_t no_response;		/* read, but the connection closed before any answer */
 	struct {
 		uint16_t code;
 		uint64_t n;
