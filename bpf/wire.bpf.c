@@ -878,7 +878,7 @@ __noinline int on_data(struct dblat_conn *c, int dir, int fd, struct segs *segs,
 	struct walk w = {};
 	struct file *f = NULL;
 	struct sock *sk;
-	bool untyped = false, fresh = false;
+	bool untyped = false, fresh = false, handoff = false;
 	int stream;
 
 	if (!segs)
@@ -970,6 +970,15 @@ __noinline int on_data(struct dblat_conn *c, int dir, int fd, struct segs *segs,
 	}
 
 	ev_begin(&sc->ev, DBLAT_EV_DATA, data_ts(c, dir, (__u32)id), c->id, fd, c->role);
+	if (c->role == DBLAT_ROLE_CLIENT && dir == DBLAT_DIR_SEND) {
+		/*
+		 * The first time a connection changes threads, user space starts
+		 * timing the process's threads off CPU: tell it now, not at its
+		 * next poll, or a burst of waits goes by untimed.
+		 */
+		handoff = !offcpu_on && c->last_sender && c->last_sender != (__u32)id;
+		c->last_sender = id;
+	}
 	if (offcpu_on && c->role == DBLAT_ROLE_CLIENT) {
 		__u32 tid = id;
 		struct offcpu *o = bpf_map_lookup_elem(&offcpu_threads, &tid);
@@ -1090,7 +1099,7 @@ out:
 		barrier_var(size);
 		if (size > sizeof(*sc))
 			size = sizeof(*sc);
-		emit(sc, size);
+		emit_wake(sc, size, handoff);
 	}
 	return 0;
 }

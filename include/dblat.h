@@ -223,7 +223,7 @@ struct dblat_conn {
 	__u64 last_ts;		/* the time of its last data event */
 	__u64 send_ts;		/* a Unix socket's send in progress began then ... */
 	__u32 send_tid;		/* ... on this thread */
-	__u32 pad2;
+	__u32 last_sender;	/* a client's: the thread that sent its last bytes */
 	struct dblat_frame fr[2];
 };
 
