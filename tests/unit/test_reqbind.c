@@ -171,13 +171,15 @@ TEST(reqbind_release_before_response)
 	respond(&f, a, 13 * MS, 401);
 	reqbind_done(f.rb, PID, a);
 	p = pool_of(&f);
+	CHECK(p && p->wait.count == 0);	/* a later response could still fit better */
+	reqbind_done(f.rb, PID, other);
+	reqbind_finish(f.rb);
+	p = pool_of(&f);
 	CHECK(p != NULL);
 	if (p) {
 		CHECK_EQ_INT(p->wait.count, 1);
 		CHECK_EQ_INT(p->wait.max, 1 * MS);
 	}
-	reqbind_done(f.rb, PID, other);
-	reqbind_finish(f.rb);
 	CHECK_EQ_INT(f.s->routes[0].attributed[BIND_DERIVED_ANCHORED], 1);
 	teardown(&f);
 }
