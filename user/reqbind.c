@@ -54,6 +54,7 @@
 #define RB_BATCH_NS 10000000ull		/* ... in batches at most this often */
 #define RB_AFTER_NS 250000000ull	/* an answer written after the reset: at most this long after */
 #define RB_AFTER_WEIGHT 4		/* ... and that far counts as this much farther than one before it */
+#define RB_FAR_WEIGHT 16		/* one before the period's last statement ended, or during its reset */
 #define RB_ORPHANS 256		/* recent responses to requests read before tracing began */
 
 enum {
@@ -531,6 +532,9 @@ static uint64_t anchor_cost(const struct rb_period *per, uint64_t t)
 		return r - t;
 	if (t >= end && t - end <= RB_AFTER_NS)
 		return (t - end) * RB_AFTER_WEIGHT;
+	/* Anywhere else near: a last resort before pairing in order of arrival. */
+	if (t + RB_AFTER_NS >= e && t <= end)
+		return (t > e ? t - e : e - t) * RB_FAR_WEIGHT;
 	return UINT64_MAX;
 }
 
@@ -625,7 +629,7 @@ static void decide_batch(struct reqbind *rb, struct rb_proc *p, uint64_t now, bo
 
 		if (!anchor_of(per, &e, &r))
 			continue;
-		for (j = cand_from(p, e); j < p->ncand; j++) {
+		for (j = cand_from(p, e > RB_AFTER_NS ? e - RB_AFTER_NS : 0); j < p->ncand; j++) {
 			struct rb_req *q = req_of(p, p->cand[j]);
 
 			if (q->respond_ts > period_end(per) + RB_AFTER_NS)
