@@ -262,42 +262,40 @@ uint64_t tracer_map_bytes(struct tracer *t)
 	return total;
 }
 
+/* Attach a program held back at load; a failure is said once (why: what the user loses). */
+static bool attach_later(struct bpf_program *prog, struct bpf_link **link, bool *failed, const char *why)
+{
+	if (*link)
+		return true;
+	if (*failed)
+		return false;
+	*link = bpf_program__attach(prog);
+	if (!*link) {
+		*failed = true;
+		fprintf(stderr, "dblat: %s (%s)\n", why, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
 void tracer_stamp_unix_sends(struct tracer *t)
 {
-	struct bpf_link *l;
-
-	if (!t || t->skel->links.dbl_send_enter || t->send_enter_failed)
-		return;
-	l = bpf_program__attach(t->skel->progs.dbl_send_enter);
-	if (!l) {
-		t->send_enter_failed = true;
-		fprintf(stderr, "dblat: cannot hook syscall entry (%s): requests over Unix sockets "
-			"are timed from their send's return\n", strerror(errno));
-		return;
-	}
-	t->skel->links.dbl_send_enter = l;
+	if (t)
+		attach_later(t->skel->progs.dbl_send_enter, &t->skel->links.dbl_send_enter, &t->send_enter_failed,
+			     "cannot hook syscall entry: requests over Unix sockets are timed from their send's return");
 }
 
 void tracer_time_offcpu(struct tracer *t, uint32_t tgid)
 {
-	struct bpf_link *l;
 	__u8 one = 1;
 
-	if (!t || t->sched_switch_failed)
+	if (!t || t->sched_switch_failed ||
+	    bpf_map_update_elem(bpf_map__fd(t->skel->maps.offcpu_procs), &tgid, &one, BPF_ANY))
 		return;
-	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.offcpu_procs), &tgid, &one, BPF_ANY))
-		return;
-	if (t->skel->links.dbl_sched_switch)
-		return;
-	l = bpf_program__attach(t->skel->progs.dbl_sched_switch);
-	if (!l) {
-		t->sched_switch_failed = true;
-		fprintf(stderr, "dblat: cannot hook context switches (%s): a thread's wait for a pooled "
-			"connection is its whole gap between statements\n", strerror(errno));
-		return;
-	}
-	t->skel->links.dbl_sched_switch = l;
-	t->skel->bss->offcpu_on = true;
+	if (attach_later(t->skel->progs.dbl_sched_switch, &t->skel->links.dbl_sched_switch, &t->sched_switch_failed,
+			 "cannot hook context switches: a thread's wait for a pooled connection is its whole "
+			 "gap between statements"))
+		t->skel->bss->offcpu_on = true;
 }
 
 void tracer_close(struct tracer *t)
