@@ -269,12 +269,11 @@ void http_on_event(struct collector *c, struct conn *k, const struct dblat_event
 	}
 }
 
-void http_peer_gone(struct collector *c, struct conn *k, bool reset)
+void http_peer_gone(struct conn *k, bool reset)
 {
 	struct http_conn *h = k->http;
 	uint32_t i;
 
-	(void)c;
 	if (!h || !reset)
 		return;
 	/*
