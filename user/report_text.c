@@ -160,8 +160,8 @@ static void report_requests(FILE *out, const struct summary *s)
 		const struct route_stats *r = &s->routes[i];
 
 		if (r->unread || r->no_response)
-			fprintf(out, "%s[%u] %s %s: %llu responses unread (the client reset the connection), "
-				"%llu requests closed before any response\n", r->comm, r->tgid, r->method, r->route,
+			fprintf(out, "%s[%u] %s %s: %llu answers never reached the client (it had gone), "
+				"%llu requests closed before any answer\n", r->comm, r->tgid, r->method, r->route,
 				(unsigned long long)r->unread, (unsigned long long)r->no_response);
 	}
 	for (i = 0; i < s->npools; i++) {
