@@ -54,6 +54,8 @@
 #define RB_BATCH_NS 10000000ull		/* ... in batches at most this often */
 #define RB_AFTER_NS 250000000ull	/* an answer written after the reset: at most this long after */
 #define RB_AFTER_WEIGHT 4		/* ... and that far counts as this much farther than one before it */
+#define RB_NONE UINT32_MAX		/* no response chosen */
+#define RB_STAMP_SLACK_NS 1000000ull	/* how early a send's start stamp can be */
 #define RB_FAR_WEIGHT 16		/* one before the period's last statement ended, or during its reset */
 #define RB_ORPHANS 256		/* recent responses to requests read before tracing began */
 
@@ -465,10 +467,21 @@ static bool anchor_of(const struct rb_period *per, uint64_t *end, uint64_t *rese
 	return true;
 }
 
+/*
+ * Read before a checkout began? A TCP send's start is the stamp of the
+ * transmit it began, which can be a stale one up to 1 ms old (see
+ * tcp_send_start in BPF): a request read just before a connection was
+ * taken can look read just after.
+ */
+static bool arrived_by(const struct rb_req *q, uint64_t checkout_ts)
+{
+	return q->arrival <= checkout_ts || q->arrival - checkout_ts <= RB_STAMP_SLACK_NS;
+}
+
 static bool candidate(const struct rb_req *q, uint64_t checkout_ts)
 {
 	return q->gen && (q->flags & RQ_RESPONDED) && !(q->flags & RQ_MATCHED) && !timed_out(q) &&
-	       q->arrival <= checkout_ts;
+	       arrived_by(q, checkout_ts);
 }
 
 static void match(struct reqbind *rb, struct rb_proc *p, const struct rb_period *per, struct rb_req *q,
@@ -607,9 +620,10 @@ static bool edge_add(struct rb_edge **v, uint32_t *n, uint32_t *cap, uint64_t co
  */
 static void decide_batch(struct reqbind *rb, struct rb_proc *p, uint64_t now, bool force, uint32_t must)
 {
-	bool per_used[RB_PENDING] = {}, orphan_used[RB_ORPHANS] = {};
+	uint32_t choice[RB_PENDING];	/* per pending period: the response it takes */
+	bool had_edge[RB_PENDING] = {}, orphan_used[RB_ORPHANS] = {};
 	struct pool_stats *ps = pool(rb, p);
-	uint32_t n = p->pending.len, settled = 0, i, j, nedges = 0;
+	uint32_t n = p->pending.len, settled = 0, i, j, k, nedges = 0;
 	uint8_t *resp_used;
 	struct rb_edge *edges = NULL;
 	uint32_t cap = 0;
@@ -619,6 +633,8 @@ static void decide_batch(struct reqbind *rb, struct rb_proc *p, uint64_t now, bo
 		settled++;
 	if (!settled)
 		goto out;
+	for (i = 0; i < n; i++)
+		choice[i] = RB_NONE;
 	cand_compact(p, now);
 	resp_used = calloc(p->ncand + 1, 1);
 	if (!resp_used)
@@ -634,7 +650,7 @@ static void decide_batch(struct reqbind *rb, struct rb_proc *p, uint64_t now, bo
 
 			if (q->respond_ts > period_end(per) + RB_AFTER_NS)
 				break;
-			if (q->arrival > per->checkout_ts || (c = anchor_cost(per, q->respond_ts)) == UINT64_MAX)
+			if (!arrived_by(q, per->checkout_ts) || (c = anchor_cost(per, q->respond_ts)) == UINT64_MAX)
 				continue;
 			if (!edge_add(&edges, &nedges, &cap, c, i, j))
 				break;
@@ -650,26 +666,35 @@ static void decide_batch(struct reqbind *rb, struct rb_proc *p, uint64_t now, bo
 		const struct rb_edge *g = &edges[i];
 		bool orphan = g->resp >= RB_REQS_MAX;
 
-		if (per_used[g->per] || (orphan ? orphan_used[g->resp - RB_REQS_MAX] : resp_used[g->resp]))
+		had_edge[g->per] = true;
+		if (choice[g->per] != RB_NONE || (orphan ? orphan_used[g->resp - RB_REQS_MAX] : resp_used[g->resp]))
 			continue;
-		per_used[g->per] = true;
+		choice[g->per] = g->resp;
 		if (orphan)
 			orphan_used[g->resp - RB_REQS_MAX] = true;
 		else
 			resp_used[g->resp] = 1;
-		if (g->per >= settled)
-			continue;	/* held for a period still open to later responses */
-		if (orphan) {
-			p->orphan[g->resp - RB_REQS_MAX].respond_ts = 0;
+	}
+	/*
+	 * Decide the settled periods in order, up to one that lost every
+	 * response it could have to others: it waits for them to be decided
+	 * (a period still open may yet take another).
+	 */
+	for (k = 0; k < settled; k++)
+		if (choice[k] == RB_NONE && had_edge[k] && !force && k >= must)
+			break;
+	for (i = 0; i < k; i++) {
+		struct rb_period *per = ring_at(&p->pending, 0);
+
+		if (choice[i] == RB_NONE) {
+			ring_push(rb, p, &p->unanchored, per);
+		} else if (choice[i] >= RB_REQS_MAX) {
+			p->orphan[choice[i] - RB_REQS_MAX].respond_ts = 0;
 			if (ps)
 				ps->unseen++;
 		} else {
-			match(rb, p, ring_at(&p->pending, g->per), req_of(p, p->cand[g->resp]), BIND_DERIVED_ANCHORED);
+			match(rb, p, per, req_of(p, p->cand[choice[i]]), BIND_DERIVED_ANCHORED);
 		}
-	}
-	for (i = 0; i < settled; i++) {
-		if (!per_used[i])
-			ring_push(rb, p, &p->unanchored, ring_at(&p->pending, 0));
 		ring_pop(&p->pending);
 	}
 	free(resp_used);
@@ -806,7 +831,7 @@ static void pair_fifo(struct reqbind *rb, struct rb_proc *p)
 	qsort(reqs, nr, sizeof(*reqs), by_arrival);
 	qsort(pers, np, sizeof(*pers), by_checkout);
 	while (a < nr && b < np) {
-		if (pers[b]->checkout_ts < reqs[a]->arrival) {
+		if (!arrived_by(reqs[a], pers[b]->checkout_ts)) {
 			b++;	/* its request was never seen */
 			if (ps)
 				ps->unmatched++;
