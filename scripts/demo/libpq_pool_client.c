@@ -38,6 +38,7 @@ static const char usage_text[] =
 	"  -n N          pooled connections (default 5)\n"
 	"  -t M          worker threads (default 16)\n"
 	"  -r K          lookups per thread (default 1000; 0 = until -d)\n"
+	"  -w K          warm each connection with K lookups before the pause, untimed (default 0)\n"
 	"  -d SECONDS    stop after this long (default 60, at most 3600)\n"
 	"  -k NKEYS      keys are sk-demo-1 .. sk-demo-NKEYS (default 100000)\n"
 	"  -S            hash the key in SQL (encode(sha256(...))) instead of in the client\n"
@@ -57,6 +58,7 @@ struct opts {
 	int conns;
 	int threads;
 	long per_thread;
+	long warm;
 	int seconds;
 	long nkeys;
 	bool server_hash;
@@ -415,12 +417,13 @@ int main(int argc, char **argv)
 	int opt, err = 1, started = 0;
 	long v;
 
-	while ((opt = getopt(argc, argv, "c:n:t:r:d:k:SPz:s:x:h")) != -1) {
+	while ((opt = getopt(argc, argv, "c:n:t:r:w:d:k:SPz:s:x:h")) != -1) {
 		switch (opt) {
 		case 'c': o.conninfo = optarg; break;
 		case 'n': if (!parse_long(optarg, 1, MAX_CONNS, &v)) goto bad; o.conns = (int)v; break;
 		case 't': if (!parse_long(optarg, 1, MAX_THREADS, &v)) goto bad; o.threads = (int)v; break;
 		case 'r': if (!parse_long(optarg, 0, 100000000, &v)) goto bad; o.per_thread = v; break;
+		case 'w': if (!parse_long(optarg, 0, 1000000, &v)) goto bad; o.warm = v; break;
 		case 'd': if (!parse_long(optarg, 1, MAX_SECONDS, &v)) goto bad; o.seconds = (int)v; break;
 		case 'k': if (!parse_long(optarg, 1, 1000000000, &v)) goto bad; o.nkeys = v; break;
 		case 'S': o.server_hash = true; break;
@@ -481,6 +484,20 @@ int main(int argc, char **argv)
 		pool.free_idx[pool.nfree++] = i;
 	}
 	uint64_t connect_us = (now_ns() - c0) / 1000;
+	/* A new backend's first lookups plan and fill its caches: not what a pool's wait is about. */
+	for (int i = 0; i < o.conns; i++) {
+		for (long k = 0; k < o.warm; k++) {
+			char key[64], hex[65];
+
+			snprintf(key, sizeof(key), "sk-demo-%ld", k % o.nkeys + 1);
+			sha256_hex(key, hex);
+			const char *param = o.server_hash ? key : hex;
+			PGresult *r = o.prepared ? PQexecPrepared(pool.conns[i], "lookup", 1, &param, NULL, NULL, 0)
+						 : PQexecParams(pool.conns[i], o.server_hash ? q_server_hash : q_client_hash,
+								1, NULL, &param, NULL, NULL, 0);
+			PQclear(r);
+		}
+	}
 
 	if (o.start_pause_ms > 0) {
 		fprintf(stderr, "libpq_pool_client: pid %d connected (%d connections), starting in %ld ms\n",
