@@ -311,18 +311,6 @@ static void req_push(struct reqbind *rb, struct rb_proc *p, struct rb_req *q, co
 
 /* ---- requests ---- */
 
-static void evict(struct reqbind *rb, struct rb_proc *p, struct rb_req *q)
-{
-	if (!q->gen)
-		return;
-	if ((q->flags & RQ_MATCHED) && p->event_loop)
-		account(rb, q);
-	else if (!(q->flags & RQ_DONE))
-		given_up(rb, p);
-	req_clear(q);
-	q->gen = 0;
-}
-
 bool reqbind_serves_http(struct reqbind *rb, uint32_t tgid)
 {
 	return rb && proc_find(rb, tgid);
@@ -337,6 +325,19 @@ static bool req_busy(const struct rb_req *q, uint64_t now)
 		return true;
 	return (q->flags & RQ_RESPONDED) && !(q->flags & (RQ_MATCHED | RQ_ACCOUNTED)) && !timed_out(q) &&
 	       now < q->respond_ts + RB_HORIZON_NS;
+}
+
+/* Its slot is taken (the ring is at its largest): one still needed is counted as given up. */
+static void evict(struct reqbind *rb, struct rb_proc *p, struct rb_req *q, uint64_t now)
+{
+	if (!q->gen)
+		return;
+	if ((q->flags & RQ_MATCHED) && p->event_loop)
+		account(rb, q);
+	else if (req_busy(q, now))
+		given_up(rb, p);
+	req_clear(q);
+	q->gen = 0;
 }
 
 /* The slot for a new request: the ring doubles rather than drop one still needed. */
@@ -378,7 +379,7 @@ uint64_t reqbind_arrival(struct reqbind *rb, uint32_t tgid, const char *comm, ui
 	}
 	slot = next_slot(p, ts);
 	q = &p->req[slot];
-	evict(rb, p, q);
+	evict(rb, p, q, ts);
 	if (!++p->gen)
 		p->gen = 1;
 	q->gen = p->gen;
@@ -713,7 +714,7 @@ static void advance(struct reqbind *rb, struct rb_proc *p, uint64_t now, bool fo
 }
 
 /* Kept in the order of the responses' writes (events from different CPUs can come a little out of it). */
-static void cand_add(struct rb_proc *p, uint64_t h, uint64_t ts)
+static bool cand_add(struct rb_proc *p, uint64_t h, uint64_t ts)
 {
 	uint64_t *v;
 	uint32_t i;
@@ -722,7 +723,7 @@ static void cand_add(struct rb_proc *p, uint64_t h, uint64_t ts)
 		uint32_t nc = p->cand_cap ? 2 * p->cand_cap : 64;
 
 		if (nc > RB_REQS_MAX || !(v = realloc(p->cand, nc * sizeof(*v))))
-			return;
+			return false;
 		p->cand = v;
 		p->cand_cap = nc;
 	}
@@ -735,6 +736,7 @@ static void cand_add(struct rb_proc *p, uint64_t h, uint64_t ts)
 	}
 	p->cand[i] = h;
 	p->ncand++;
+	return true;
 }
 
 void reqbind_response(struct reqbind *rb, uint32_t tgid, uint64_t h, uint32_t tid, uint64_t ts,
@@ -746,8 +748,8 @@ void reqbind_response(struct reqbind *rb, uint32_t tgid, uint64_t h, uint32_t ti
 	if (!q)
 		return;
 	if (status) {
-		if (!(q->flags & RQ_RESPONDED))
-			cand_add(p, h, ts);
+		if (!(q->flags & RQ_RESPONDED) && !cand_add(p, h, ts))
+			given_up(rb, p);	/* an anchor no period will see */
 		q->status = status;
 		q->respond_ts = ts;
 		q->flags |= RQ_RESPONDED;
