@@ -42,7 +42,7 @@ struct http_req {
 	uint64_t last_send;
 	uint32_t route;		/* index in summary routes */
 	uint16_t status;
-	bool unread;		/* the client reset the connection after it was written */
+	bool unread;		/* the client had gone: it reset the connection, or closed before it was written */
 };
 
 struct http_conn {
@@ -210,6 +210,7 @@ void http_on_event(struct collector *c, struct conn *k, const struct dblat_event
 {
 	const char *d = (const char *)(ev + 1);
 	struct http_conn *h;
+	bool status_line;
 	uint32_t i;
 
 	if (size < sizeof(*ev) + ev->cap_len)
@@ -224,17 +225,17 @@ void http_on_event(struct collector *c, struct conn *k, const struct dblat_event
 	h = hc_of(k);
 	if (!h)
 		return;
+	/* BPF copies a write's bytes only when they start with a status line: else it is more body. */
+	status_line = ev->cap_len >= 12 && !memcmp(d, "HTTP/", 5);
 	if (!h->len) {
 		/* Its request was read before tracing began (or it is a stray write). */
-		bool status_line = ev->cap_len >= 12 && !memcmp(d, "HTTP/", 5);
-
 		if (status_line || h->orphan)
 			reqbind_orphan_write(c->rb, k->tgid, k->comm, k->id, ev->ts_ns, status_line);
 		h->orphan = h->orphan || status_line;
 		return;
 	}
 	h->orphan = false;
-	if (ev->cap_len >= 12 && !memcmp(d, "HTTP/", 5)) {
+	if (status_line) {
 		/* A new status line: the previous response (if any) is over. */
 		for (i = 0; i < h->len; i++) {
 			struct http_req *q = &h->q[(h->head + i) % MAX_PENDING_REQ];
