@@ -83,23 +83,17 @@ static __always_inline __u64 rb_flags(void)
 		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
-/* wake: news user space should act on at once, not at its next timed poll */
-static __always_inline void emit_wake(void *data, __u64 size, bool wake)
+static __always_inline void emit(void *data, __u64 size)
 {
 	__u32 idx = DBLAT_STAT_EVENTS;
 	__u64 *n = bpf_map_lookup_elem(&stats, &idx);
 	/* Reading the ring's positions pulls a cache line the consumer writes: not every time. */
-	__u64 flags = wake ? BPF_RB_FORCE_WAKEUP : n && !(*n & 63) ? rb_flags() : BPF_RB_NO_WAKEUP;
+	__u64 flags = n && !(*n & 63) ? rb_flags() : BPF_RB_NO_WAKEUP;
 
 	if (bpf_ringbuf_output(&events, data, size, flags))
 		stat_inc(DBLAT_STAT_DROPS);
 	else if (n)
 		*n += 1;
-}
-
-static __always_inline void emit(void *data, __u64 size)
-{
-	emit_wake(data, size, false);
 }
 
 static __always_inline bool is_target(__u32 tgid)

@@ -28,7 +28,7 @@ const volatile __u32 cap_be = 512;		/* bytes copied of backend buffers */
 #endif
 
 __u64 next_conn_id = 1;
-bool offcpu_on;		/* set by user space once dbl_sched_switch is attached */
+bool offcpu_on;		/* some process's threads are timed off CPU */
 
 /* Stream sockets being traced or still being recognised; never evicted. */
 struct {
@@ -863,6 +863,21 @@ static __always_inline void hop_copied(struct walk *w, struct scratch *sc)
 }
 
 /*
+ * A client connection changed threads: its process shares a pool, and a
+ * thread's time off CPU between statements is its wait for a connection.
+ * Timed from here, in BPF: a burst of waits at the pool's start would be
+ * over before user space could react.
+ */
+static __always_inline void time_offcpu(struct dblat_conn *c, __u32 tgid)
+{
+	__u8 one = 1;
+
+	bpf_map_update_elem(&offcpu_procs, &tgid, &one, BPF_ANY);
+	c->offcpu_timed = 1;
+	offcpu_on = true;
+}
+
+/*
  * A global function: the verifier checks it once, whatever the caller knows
  * about dir and the buffer's shape (inlined, that is past its limit).
  * c is NULL for a socket not seen before.
@@ -878,7 +893,7 @@ __noinline int on_data(struct dblat_conn *c, int dir, int fd, struct segs *segs,
 	struct walk w = {};
 	struct file *f = NULL;
 	struct sock *sk;
-	bool untyped = false, fresh = false, handoff = false;
+	bool untyped = false, fresh = false;
 	int stream;
 
 	if (!segs)
@@ -971,12 +986,8 @@ __noinline int on_data(struct dblat_conn *c, int dir, int fd, struct segs *segs,
 
 	ev_begin(&sc->ev, DBLAT_EV_DATA, data_ts(c, dir, (__u32)id), c->id, fd, c->role);
 	if (c->role == DBLAT_ROLE_CLIENT && dir == DBLAT_DIR_SEND) {
-		/*
-		 * The first time a connection changes threads, user space starts
-		 * timing the process's threads off CPU: tell it now, not at its
-		 * next poll, or a burst of waits goes by untimed.
-		 */
-		handoff = !offcpu_on && c->last_sender && c->last_sender != (__u32)id;
+		if (c->last_sender && c->last_sender != (__u32)id && !c->offcpu_timed)
+			time_offcpu(c, tgid);
 		c->last_sender = id;
 	}
 	if (offcpu_on && c->role == DBLAT_ROLE_CLIENT) {
@@ -1099,7 +1110,7 @@ out:
 		barrier_var(size);
 		if (size > sizeof(*sc))
 			size = sizeof(*sc);
-		emit_wake(sc, size, handoff);
+		emit(sc, size);
 	}
 	return 0;
 }
@@ -1378,12 +1389,12 @@ int BPF_PROG(dbl_send_enter, struct pt_regs *regs, long nr)
 }
 
 /*
- * Attached only once a client process hands a connection from one thread to
- * another (a shared pool): it runs on every context switch on the host.
- * Preemption counts as well as sleep: a thread woken when a connection is
- * handed back can wait for a CPU before its wait is over (measured: sleep
- * alone put the p99 7% under the client's own, sleep and preemption within
- * 5%).
+ * Runs on every context switch on the host, and returns at once until some
+ * client process hands a connection from one thread to another (a shared
+ * pool). Preemption counts as well as sleep: a thread woken when a
+ * connection is handed back can wait for a CPU before its wait is over
+ * (measured: sleep alone put the p99 7% under the client's own, sleep and
+ * preemption within 5%).
  */
 SEC("tp_btf/sched_switch")
 int BPF_PROG(dbl_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
@@ -1393,6 +1404,8 @@ int BPF_PROG(dbl_sched_switch, bool preempt, struct task_struct *prev, struct ta
 	struct offcpu *o;
 	__u64 now = 0;
 
+	if (!offcpu_on)
+		return 0;
 	if (bpf_map_lookup_elem(&offcpu_procs, &tgid)) {
 		tid = BPF_CORE_READ(prev, pid);
 		o = bpf_map_lookup_elem(&offcpu_threads, &tid);

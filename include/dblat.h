@@ -224,6 +224,7 @@ struct dblat_conn {
 	__u64 send_ts;		/* a Unix socket's send in progress began then ... */
 	__u32 send_tid;		/* ... on this thread */
 	__u32 last_sender;	/* a client's: the thread that sent its last bytes */
+	__u8 offcpu_timed;	/* it changed threads: its process's threads are timed off CPU */
 	struct dblat_frame fr[2];
 };
 

@@ -26,12 +26,6 @@ struct collector *collector_new(struct summary *sum, collector_reject_fn reject,
 	return c;
 }
 
-void collector_on_shared_pool(struct collector *c, collector_pool_fn shared, void *ctx)
-{
-	c->shared = shared;
-	c->shared_ctx = ctx;
-}
-
 static void names_free(struct name_fp **l)
 {
 	struct name_fp *n, *nx;

@@ -17,13 +17,6 @@ typedef void (*collector_reject_fn)(void *ctx, uint32_t tgid, int32_t fd);
 
 struct collector *collector_new(struct summary *sum, collector_reject_fn reject, void *reject_ctx);
 
-/*
- * shared(ctx, tgid) is called when a client process first hands a
- * connection from one of its threads to another: a pool shared by threads,
- * whose threads' time off CPU is worth timing.
- */
-typedef void (*collector_pool_fn)(void *ctx, uint32_t tgid);
-void collector_on_shared_pool(struct collector *c, collector_pool_fn shared, void *ctx);
 void collector_free(struct collector *c);
 
 /* One ring-buffer record; returns 0, or -1 when it is malformed. */

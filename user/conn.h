@@ -94,8 +94,6 @@ struct conn {
 	uint32_t backup_event;		/* 1 + index of its timeline mark, for dump/backup sessions */
 	struct tls_conn *tls;		/* encrypted: what tls.c knows of it */
 	bool checked_out;		/* taken from its pool: a statement since the last return */
-	uint32_t last_tid;		/* the thread that sent its last statement */
-	bool handed_off;		/* sent statements from more than one thread */
 	uint32_t period;		/* checkout periods so far */
 	uint64_t checkout_ts;		/* the current one began */
 	struct rb_period *bag;		/* statements of the period being recorded (reqbind.c) */
@@ -116,8 +114,6 @@ struct collector {
 	void *tls;				/* threads and SSL objects of encrypted connections (tls.c) */
 	uint32_t cur_tid;			/* thread of the event being decoded */
 	int64_t cur_offcpu;			/* its off-CPU clock (us, mod 2^32), -1: unknown */
-	collector_pool_fn shared;
-	void *shared_ctx;
 	struct reqbind *rb;			/* statements to HTTP requests */
 	struct proxy_arrival *proxy;		/* requests a proxy read and has not forwarded yet */
 	uint32_t proxy_head, proxy_len;

@@ -224,13 +224,6 @@ static int on_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-static void on_shared_pool(void *ctx, uint32_t tgid)
-{
-	struct run *r = ctx;
-
-	tracer_time_offcpu(r->tr, tgid);
-}
-
 static void on_reject(void *ctx, uint32_t tgid, int32_t fd)
 {
 	struct run *r = ctx;
@@ -348,7 +341,6 @@ int main(int argc, char **argv)
 		err = 1;
 		goto cleanup;
 	}
-	collector_on_shared_pool(run.col, on_shared_pool, &run);
 	to.pids = env.pids;
 	to.npids = env.npids;
 	to.comms = env.comms;

@@ -411,12 +411,6 @@ void http_thread_start(struct collector *c, struct conn *k, uint32_t tid, uint64
 	uint32_t i = thread_slot(key);
 	struct pool_stats *p;
 
-	if (k->last_tid && k->last_tid != tid && !k->handed_off) {
-		k->handed_off = true;
-		if (c->shared)
-			c->shared(c->shared_ctx, k->tgid);
-	}
-	k->last_tid = tid;
 	if (c->threads[i].key != key || !c->threads[i].done || ts < c->threads[i].done)
 		return;
 	p = summary_pool(c->sum, k->tgid, k->comm);

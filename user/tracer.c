@@ -126,6 +126,22 @@ static void resolve_servers(struct tracer *t, const struct tracer_opts *o)
 	}
 }
 
+/* Attach a program held back at load; a failure is said once (why: what the user loses). */
+static bool attach_later(struct bpf_program *prog, struct bpf_link **link, bool *failed, const char *why)
+{
+	if (*link)
+		return true;
+	if (*failed)
+		return false;
+	*link = bpf_program__attach(prog);
+	if (!*link) {
+		*failed = true;
+		fprintf(stderr, "dblat: %s (%s)\n", why, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
 struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void *ctx)
 {
 	struct tracer *t = calloc(1, sizeof(*t));
@@ -186,6 +202,10 @@ struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void
 		fprintf(stderr, "dblat: cannot attach to the syscall tracepoints: %s\n", strerror(-err));
 		goto fail;
 	}
+	/* Returns at once until BPF sees a client hand a connection to another thread. */
+	attach_later(t->skel->progs.dbl_sched_switch, &t->skel->links.dbl_sched_switch, &t->sched_switch_failed,
+		     "cannot hook context switches: a thread's wait for a pooled connection is its whole "
+		     "gap between statements");
 	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), fn, ctx, NULL);
 	if (!t->rb) {
 		fprintf(stderr, "dblat: cannot open the ring buffer: %s\n", strerror(errno));
@@ -262,40 +282,12 @@ uint64_t tracer_map_bytes(struct tracer *t)
 	return total;
 }
 
-/* Attach a program held back at load; a failure is said once (why: what the user loses). */
-static bool attach_later(struct bpf_program *prog, struct bpf_link **link, bool *failed, const char *why)
-{
-	if (*link)
-		return true;
-	if (*failed)
-		return false;
-	*link = bpf_program__attach(prog);
-	if (!*link) {
-		*failed = true;
-		fprintf(stderr, "dblat: %s (%s)\n", why, strerror(errno));
-		return false;
-	}
-	return true;
-}
 
 void tracer_stamp_unix_sends(struct tracer *t)
 {
 	if (t)
 		attach_later(t->skel->progs.dbl_send_enter, &t->skel->links.dbl_send_enter, &t->send_enter_failed,
 			     "cannot hook syscall entry: requests over Unix sockets are timed from their send's return");
-}
-
-void tracer_time_offcpu(struct tracer *t, uint32_t tgid)
-{
-	__u8 one = 1;
-
-	if (!t || t->sched_switch_failed ||
-	    bpf_map_update_elem(bpf_map__fd(t->skel->maps.offcpu_procs), &tgid, &one, BPF_ANY))
-		return;
-	if (attach_later(t->skel->progs.dbl_sched_switch, &t->skel->links.dbl_sched_switch, &t->sched_switch_failed,
-			 "cannot hook context switches: a thread's wait for a pooled connection is its whole "
-			 "gap between statements"))
-		t->skel->bss->offcpu_on = true;
 }
 
 void tracer_close(struct tracer *t)

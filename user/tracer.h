@@ -35,8 +35,6 @@ void tracer_stats(struct tracer *t, uint64_t out[DBLAT_STAT_NR]);
 void tracer_ignore_conn(struct tracer *t, uint32_t tgid, int32_t fd);
 /* A PostgreSQL connection over a Unix socket exists: hook send entries from now on. */
 void tracer_stamp_unix_sends(struct tracer *t);
-/* Time how long tgid's threads are off CPU (it shares pooled connections between threads). */
-void tracer_time_offcpu(struct tracer *t, uint32_t tgid);
 uint64_t tracer_map_bytes(struct tracer *t);
 void tracer_close(struct tracer *t);
 
