@@ -1400,12 +1400,13 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(dbl_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
-	__u32 tgid = BPF_CORE_READ(prev, tgid), tid;
+	__u32 tgid, tid;
 	struct offcpu *o;
 	__u64 now = 0;
 
 	if (!offcpu_on)
 		return 0;
+	tgid = BPF_CORE_READ(prev, tgid);
 	if (bpf_map_lookup_elem(&offcpu_procs, &tgid)) {
 		tid = BPF_CORE_READ(prev, pid);
 		o = bpf_map_lookup_elem(&offcpu_threads, &tid);

@@ -9,7 +9,7 @@
 #      dblat sees connections handed from thread to thread, times the
 #      client's context switches, and the time each thread spends off CPU
 #      between one statement's end and the next one's start must agree
-#      within 5% at the mean and -8%..+5% at the p99 (see below). The whole gap also holds the thread's own work: result
+#      within 5% at the mean and at the p99. The whole gap also holds the thread's own work: result
 #      handling, returning the connection, waking a waiter: 40 to 70 us
 #      here on a 1.2 ms mean wait.
 #   2. Database work bound to HTTP requests by thread: a ThreadingHTTPServer
@@ -56,13 +56,14 @@ awk -v a="$c_n" -v d="${d_n:-0}" 'BEGIN { exit !(d >= 0.95 * a && d <= a) }'
 check_true "waits timed off CPU: ${d_n:-0} of the client's ${c_n}" $?
 awk -v a="$c_mean" -v d="${d_mean:-0}" 'BEGIN { exit !(a > 100 && d / a > 0.95 && d / a < 1.05) }'
 check_true "mean wait within 5% of the client's own" $? "(dblat/client $(awk -v a="$c_mean" -v d="${d_mean:-0}" 'BEGIN { printf "%.3f", a ? d / a : 0 }'))"
-# The tail can come out a little under the client's own (0.94 to 1.01 over
-# eleven runs here): the client's clock also runs while its thread is on CPU
-# inside the pool's acquire, and a vCPU the hypervisor takes away looks on
-# CPU to the guest (the CPU time stolen meanwhile is printed). Hence -8%.
+# The client's clock also runs while its thread is on CPU inside the pool's
+# acquire, and a vCPU the hypervisor takes away looks on CPU to the guest
+# (the CPU time stolen meanwhile is printed); dblat's also holds a thread
+# preempted while it returns its connection. Seven runs here: mean 1.011 to
+# 1.043, p99 0.992 to 1.016.
 steal=$(awk -v a="$steal0" '/^cpu / { printf "%.1f", ($9 - a) / 100 }' /proc/stat)
-awk -v a="$c_p99" -v d="${d_p99:-0}" 'BEGIN { exit !(a > 100 && d / a > 0.92 && d / a < 1.05) }'
-check_true "p99 wait within -8%..+5% of the client's own" $? "(dblat/client $(awk -v a="$c_p99" -v d="${d_p99:-0}" 'BEGIN { printf "%.3f", a ? d / a : 0 }'); CPU seconds stolen by the hypervisor meanwhile: $steal)"
+awk -v a="$c_p99" -v d="${d_p99:-0}" 'BEGIN { exit !(a > 100 && d / a > 0.95 && d / a < 1.05) }'
+check_true "p99 wait within 5% of the client's own" $? "(dblat/client $(awk -v a="$c_p99" -v d="${d_p99:-0}" 'BEGIN { printf "%.3f", a ? d / a : 0 }'); CPU seconds stolen by the hypervisor meanwhile: $steal)"
 # The whole gap also holds the thread's own work: never less.
 awk -v g="${g_mean:-0}" -v d="${d_mean:-0}" 'BEGIN { exit !(g > 0 && d <= g) }'
 check_true "time off CPU within the whole gap (mean)" $?
