@@ -26,6 +26,9 @@ const volatile __u32 cap_be = 512;		/* bytes copied of backend buffers */
 #ifndef ECONNRESET
 #define ECONNRESET 104
 #endif
+#ifndef EPIPE
+#define EPIPE 32
+#endif
 
 __u64 next_conn_id = 1;
 bool offcpu_on;		/* some process's threads are timed off CPU */
@@ -1155,8 +1158,12 @@ static __always_inline int data_exit(struct pt_regs *regs, int dir, int shape, l
 	struct segs s = {};
 	int fd;
 
-	/* Cheapest rejections first: most reads on a busy host are EAGAIN or not ours. */
-	if (ret < 0 && ret != -ECONNRESET)
+	/*
+	 * Cheapest rejections first: most reads on a busy host are EAGAIN or not
+	 * ours. A read that finds a reset is kept: -ECONNRESET, or -EPIPE when
+	 * the peer's FIN came before its reset (TCP in CLOSE_WAIT).
+	 */
+	if (ret < 0 && ret != -ECONNRESET && ret != -EPIPE)
 		return 0;
 	if (filter_targets && !is_target(id >> 32))
 		return 0;
