@@ -746,6 +746,19 @@ static __always_inline __u32 copy_segs(struct scratch *sc, const struct segs *s,
 }
 
 /*
+ * At a client's FIN: were all the bytes written to it acknowledged? A FIN
+ * acknowledges all the data its sender's kernel took in, so bytes still
+ * unacknowledged then reached a socket already closed (its kernel answers
+ * them with a reset the server may never read).
+ */
+static __always_inline bool sent_unacked(__u64 sk)
+{
+	struct tcp_sock *tp = (struct tcp_sock *)sk;
+
+	return BPF_CORE_READ(tp, snd_una) != BPF_CORE_READ(tp, write_seq);
+}
+
+/*
  * HTTP server traffic: every read and write is timed (a response's last byte
  * ends its request), but bytes are copied only where a request or status line
  * starts.
@@ -762,12 +775,14 @@ static __always_inline void emit_http(struct scratch *sc, struct dblat_conn *c, 
 	/*
 	 * A response written after the client's FIN came in: a client that
 	 * closed has gone (its kernel answers the bytes with a reset), and the
-	 * server may read the FIN and never see that reset.
+	 * server may read the FIN and never see that reset. On loopback that
+	 * reset is often in before the write returns: CLOSE_WAIT has become
+	 * CLOSE.
 	 */
 	if (dir == DBLAT_DIR_SEND && n && c->tcp && c->sk) {
 		struct sock *sk = (struct sock *)c->sk;
 
-		if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_CLOSE_WAIT)
+		if (BPF_CORE_READ(sk, __sk_common.skc_state) != DBLAT_TCP_ESTABLISHED)
 			sc->ev.flags = DBLAT_F_PEER_CLOSED;
 	}
 	sc->ev.dir = dir;
@@ -917,11 +932,15 @@ __noinline int on_data(struct dblat_conn *c, int dir, int fd, struct segs *segs,
 			return 0;
 	}
 	if (ret <= 0) {
-		if (dir == DBLAT_DIR_RECV && c->state != DBLAT_CONN_PENDING) {
+		/* A write the reset failed says so too: a server may never read again. */
+		if (c->state != DBLAT_CONN_PENDING &&
+		    (dir == DBLAT_DIR_RECV || (ret < 0 && c->state == DBLAT_CONN_HTTP))) {
 			struct dblat_event ev = {};
 
 			ev_begin(&ev, DBLAT_EV_EOF, bpf_ktime_get_ns(), c->id, fd, c->role);
 			ev.ret = ret;
+			if (!ret && c->state == DBLAT_CONN_HTTP && c->tcp && c->sk && sent_unacked(c->sk))
+				ev.flags = DBLAT_F_PEER_CLOSED;
 			emit(&ev, sizeof(ev));
 		}
 		return 0;

@@ -19,7 +19,7 @@ enum dblat_ev_kind {
 	DBLAT_EV_DATA = 1,	/* bytes moved on an adopted PostgreSQL connection */
 	DBLAT_EV_CONN = 2,	/* a connection was adopted: socket identity follows */
 	DBLAT_EV_CLOSE = 3,	/* close() of an adopted (or connect()ed) connection's fd */
-	DBLAT_EV_EOF = 4,	/* a read returned 0 (the peer closed) or -ECONNRESET/-EPIPE (it reset) */
+	DBLAT_EV_EOF = 4,	/* a read returned 0 (the peer closed), or a read (an HTTP write) -ECONNRESET/-EPIPE */
 	DBLAT_EV_EXIT = 5,	/* a traced process exited */
 	DBLAT_EV_CONNECT = 6,	/* connect() on a stream socket returned */
 	DBLAT_EV_ACCEPT = 7,	/* accept() returned a stream socket (ret = new fd) */
@@ -98,7 +98,8 @@ enum dblat_ev_flags {
 	DBLAT_F_SSL_ANSWER = 1 << 5,	/* buffer starts with the 1-byte SSL/GSS answer */
 	DBLAT_F_PLAINTEXT = 1 << 6,	/* complete plaintext of an encrypted connection: frame it in user space */
 	DBLAT_F_OFFCPU = 1 << 7,	/* offcpu_us holds the thread's off-CPU clock */
-	DBLAT_F_PEER_CLOSED = 1 << 8,	/* EV_HTTP write: the client had already closed its end (TCP) */
+	DBLAT_F_PEER_CLOSED = 1 << 8,	/* EV_HTTP write: the client had already closed its end (TCP);
+					   EV_EOF: bytes written were never acknowledged */
 };
 
 /*

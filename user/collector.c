@@ -680,7 +680,7 @@ int collector_handle(struct collector *c, const void *data, size_t size)
 	case DBLAT_EV_EOF:
 		k = conn_find(c, ev->conn_id);
 		if (k && k->role == DBLAT_ROLE_HTTP)
-			http_peer_gone(k, ev->ret != 0);
+			http_peer_gone(k, ev->ret != 0 || (ev->flags & DBLAT_F_PEER_CLOSED));
 		if (k)
 			session_end(c, k, ev->ts_ns, true);
 		break;

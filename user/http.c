@@ -270,18 +270,19 @@ void http_on_event(struct collector *c, struct conn *k, const struct dblat_event
 	}
 }
 
-void http_peer_gone(struct conn *k, bool reset)
+void http_peer_gone(struct conn *k, bool lost)
 {
 	struct http_conn *h = k->http;
 	uint32_t i;
 
-	if (!h || !reset)
+	if (!h || !lost)
 		return;
 	/*
 	 * A client that closes with data unread makes its kernel answer with a
 	 * reset: the last response written did not reach it (a client timeout,
-	 * or a load generator's deadline). A response written after the
-	 * client's FIN is marked as it is written (DBLAT_F_PEER_CLOSED).
+	 * or a load generator's deadline). So did one still unacknowledged at
+	 * the client's FIN. A response written after that FIN is marked as it
+	 * is written (DBLAT_F_PEER_CLOSED).
 	 */
 	for (i = h->len; i-- > 0;) {
 		struct http_req *q = &h->q[(h->head + i) % MAX_PENDING_REQ];

@@ -15,8 +15,8 @@ struct stmt_stats;
 void http_on_event(struct collector *c, struct conn *k, const struct dblat_event *ev, size_t size);
 /* closed: the connection is gone (else tracing ended with it open). */
 void http_conn_end(struct collector *c, struct conn *k, bool closed);
-/* The client closed its end of an HTTP connection; reset: with data unread. */
-void http_peer_gone(struct conn *k, bool reset);
+/* The client closed its end of an HTTP connection; lost: the last response never reached it. */
+void http_peer_gone(struct conn *k, bool lost);
 /* A PostgreSQL client connection of the process was taken from its pool at ts. */
 void http_checkout(struct conn *k, uint64_t ts);
 /* A client statement of k was recorded as st. */

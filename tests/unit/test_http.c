@@ -3,7 +3,8 @@
  * HTTP server connections in the collector (http.c): which answers reached
  * their client. A client that closes with a response unread resets the
  * connection; one that closed before the response was written has its FIN
- * in before it (DBLAT_F_PEER_CLOSED); a request the connection closed on
+ * in before it (DBLAT_F_PEER_CLOSED), or a FIN that does not acknowledge it
+ * (the same flag on the end of file); a request the connection closed on
  * before any answer is counted apart; tracing that ends mid-request is none
  * of these.
  */
@@ -51,9 +52,9 @@ static void answer(struct collector *c, uint64_t conn, uint64_t ts, uint16_t fla
 	feed(c, conn, DBLAT_EV_HTTP, DBLAT_DIR_SEND, ts, "HTTP/1.1 200 OK\r\n", flags, 0);
 }
 
-static void peer_gone(struct collector *c, uint64_t conn, uint64_t ts, int32_t ret)
+static void peer_gone(struct collector *c, uint64_t conn, uint64_t ts, int32_t ret, uint16_t flags)
 {
-	feed(c, conn, DBLAT_EV_EOF, DBLAT_DIR_RECV, ts, NULL, 0, ret);
+	feed(c, conn, DBLAT_EV_EOF, DBLAT_DIR_RECV, ts, NULL, flags, ret);
 	feed(c, conn, DBLAT_EV_CLOSE, 0, ts + 1, NULL, 0, 0);
 }
 
@@ -68,18 +69,31 @@ TEST(http_answers_the_client_never_read)
 	answer(c, 1, 2 * MS, 0);
 	request(c, 1, 3 * MS);
 	answer(c, 1, 4 * MS, 0);
-	peer_gone(c, 1, 5 * MS, 0);
+	peer_gone(c, 1, 5 * MS, 0, 0);
 	/* 2: the client closed with its answer unread: its kernel reset the connection. */
 	request(c, 2, 1 * MS);
 	answer(c, 2, 2 * MS, 0);
-	peer_gone(c, 2, 3 * MS, -104);
+	peer_gone(c, 2, 3 * MS, -104, 0);
 	/* 3: answered after the client's FIN came in. */
 	request(c, 3, 1 * MS);
 	answer(c, 3, 2 * MS, DBLAT_F_PEER_CLOSED);
-	peer_gone(c, 3, 3 * MS, 0);
+	peer_gone(c, 3, 3 * MS, 0, 0);
 	/* 4: closed before any answer. */
 	request(c, 4, 1 * MS);
-	peer_gone(c, 4, 2 * MS, 0);
+	peer_gone(c, 4, 2 * MS, 0, 0);
+	/* 6: the reset came after the FIN: TCP reports it as EPIPE. */
+	request(c, 6, 1 * MS);
+	answer(c, 6, 2 * MS, 0);
+	peer_gone(c, 6, 3 * MS, -32, 0);
+	/* 7: the FIN did not acknowledge the answer: it reached a closed socket. */
+	request(c, 7, 1 * MS);
+	answer(c, 7, 2 * MS, 0);
+	peer_gone(c, 7, 3 * MS, 0, DBLAT_F_PEER_CLOSED);
+	/* 8: the rest of the answer failed to go out: reset. */
+	request(c, 8, 1 * MS);
+	answer(c, 8, 2 * MS, 0);
+	feed(c, 8, DBLAT_EV_EOF, DBLAT_DIR_SEND, 3 * MS, NULL, 0, -104);
+	feed(c, 8, DBLAT_EV_CLOSE, 0, 4 * MS, NULL, 0, 0);
 	/* 5: still waiting for its answer when tracing ends. */
 	request(c, 5, 1 * MS);
 	collector_finish(c, 10 * MS);
@@ -88,8 +102,8 @@ TEST(http_answers_the_client_never_read)
 	if (s->nroutes == 1) {
 		r = &s->routes[0];
 		CHECK_STR(r->route, "/models");
-		CHECK_EQ_INT(r->count, 4);
-		CHECK_EQ_INT(r->unread, 2);
+		CHECK_EQ_INT(r->count, 7);
+		CHECK_EQ_INT(r->unread, 5);
 		CHECK_EQ_INT(r->no_response, 1);
 	}
 	collector_free(c);
