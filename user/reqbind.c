@@ -64,6 +64,7 @@ enum {
 	RQ_DONE = 2,		/* the response is complete */
 	RQ_MATCHED = 4,		/* a checkout period was matched to it */
 	RQ_ACCOUNTED = 8,	/* its figures are in its route */
+	RQ_UNANSWERED = 16,	/* over without a response (its client left, or tracing ended) */
 };
 
 struct rb_req {
@@ -264,7 +265,7 @@ static void account(struct reqbind *rb, struct rb_req *q)
 	uint64_t lat, db = 0, after = 0, wait = 0, used;
 	uint32_t i;
 
-	if (q->flags & RQ_ACCOUNTED || q->route >= rb->s->nroutes)
+	if (q->flags & (RQ_ACCOUNTED | RQ_UNANSWERED) || q->route >= rb->s->nroutes)
 		return;
 	q->flags |= RQ_ACCOUNTED;
 	r = &rb->s->routes[q->route];
@@ -421,6 +422,9 @@ void reqbind_done(struct reqbind *rb, uint32_t tgid, uint64_t h)
 	q->flags |= RQ_DONE;
 	if (timed_out(q) || !q->last_send) {
 		req_clear(q);
+		/* It may still have taken a connection: its wait counts, by arrival order. */
+		if (!q->last_send && p->event_loop)
+			q->flags |= RQ_UNANSWERED;
 		return;
 	}
 	if (p->event_loop) {
@@ -496,8 +500,11 @@ static void match(struct reqbind *rb, struct rb_proc *p, const struct rb_period 
 		hist_add(&ps->wait, span(q->arrival, per->checkout_ts));
 		ps->waits[method]++;
 	}
-	/* A thread-per-request server has bound its statements exactly already. */
-	if (!p->event_loop)
+	/*
+	 * A thread-per-request server has bound its statements exactly already;
+	 * an unanswered request adds nothing to its route (see account).
+	 */
+	if (!p->event_loop || q->flags & RQ_UNANSWERED)
 		return;
 	q->checkout_ts = per->checkout_ts;
 	q->method = (uint8_t)method;
@@ -811,7 +818,12 @@ static int by_checkout(const void *a, const void *b)
 	return x->checkout_ts < y->checkout_ts ? -1 : x->checkout_ts > y->checkout_ts;
 }
 
-/* The k-th unmatched arrival with the k-th unanchored checkout after it. */
+/*
+ * The k-th unmatched arrival with the k-th unanchored checkout after it.
+ * Requests that were never answered (their client gave up waiting) are
+ * arrivals too: their checkouts have no response to anchor them, and they
+ * are the longest waits of all.
+ */
 static void pair_fifo(struct reqbind *rb, struct rb_proc *p)
 {
 	struct rb_req **reqs = malloc(p->nreq * sizeof(*reqs));
@@ -826,7 +838,8 @@ static void pair_fifo(struct reqbind *rb, struct rb_proc *p)
 		return;
 	}
 	for (i = 0; i < p->nreq; i++)
-		if (candidate(&p->req[i], UINT64_MAX))
+		if (candidate(&p->req[i], UINT64_MAX) ||
+		    (p->req[i].gen && (p->req[i].flags & (RQ_UNANSWERED | RQ_MATCHED)) == RQ_UNANSWERED))
 			reqs[nr++] = &p->req[i];
 	for (i = 0; i < np; i++)
 		pers[i] = ring_at(&p->unanchored, i);

@@ -3,7 +3,8 @@
  * Binding checkout periods and statements to HTTP requests (reqbind.c), on
  * synthetic timestamps: a request that barges in ahead of an earlier waiter,
  * 503s that never checked out, an app that releases before it responds,
- * the FIFO fallback, and a thread-per-request server.
+ * the FIFO fallback (and requests never answered), and a thread-per-request
+ * server.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -208,6 +209,39 @@ TEST(reqbind_fifo_fallback)
 		CHECK_EQ_INT(p->wait.max, 3 * MS);
 	}
 	CHECK_EQ_INT(f.s->routes[0].attributed[BIND_DERIVED_FIFO], 1);
+	teardown(&f);
+}
+
+/*
+ * A's client gives up before its answer: the connection A took at 50 ms
+ * has no response to anchor it, yet its wait is the longest of the run. It
+ * is paired by arrival order and counted in the pool, not in the route.
+ */
+TEST(reqbind_unanswered_request_wait_counts)
+{
+	struct fixture f;
+	const struct pool_stats *p;
+	uint64_t a, b;
+
+	setup(&f);
+	a = arrive(&f, 1, LOOP_TID, 0);
+	b = arrive(&f, 2, LOOP_TID, 1 * MS);
+	period(&f, 1, 2 * MS, 4 * MS, 6 * MS);
+	respond(&f, b, 5 * MS, 200);
+	reqbind_done(f.rb, PID, b);
+	period(&f, 2, 50 * MS, 52 * MS, 53 * MS);
+	reqbind_done(f.rb, PID, a);	/* closed before any answer */
+	reqbind_finish(f.rb);
+	p = pool_of(&f);
+	CHECK(p != NULL);
+	if (p) {
+		CHECK_EQ_INT(p->waits[BIND_DERIVED_ANCHORED], 1);
+		CHECK_EQ_INT(p->waits[BIND_DERIVED_FIFO], 1);
+		CHECK_EQ_INT(p->wait.max, 50 * MS);
+		CHECK_EQ_INT(p->unmatched, 0);
+	}
+	CHECK_EQ_INT(f.s->routes[0].attributed[BIND_DERIVED_ANCHORED], 1);
+	CHECK_EQ_INT(f.s->routes[0].attributed[BIND_DERIVED_FIFO], 0);
 	teardown(&f);
 }
 
