@@ -19,7 +19,7 @@ enum dblat_ev_kind {
 	DBLAT_EV_DATA = 1,	/* bytes moved on an adopted PostgreSQL connection */
 	DBLAT_EV_CONN = 2,	/* a connection was adopted: socket identity follows */
 	DBLAT_EV_CLOSE = 3,	/* close() of an adopted (or connect()ed) connection's fd */
-	DBLAT_EV_EOF = 4,	/* a read returned 0 (the peer closed), or a read (an HTTP write) -ECONNRESET/-EPIPE */
+	DBLAT_EV_EOF = 4,	/* a read returned 0 (the peer closed) or a reset (ret -ECONNRESET, -EPIPE); so did an HTTP write */
 	DBLAT_EV_EXIT = 5,	/* a traced process exited */
 	DBLAT_EV_CONNECT = 6,	/* connect() on a stream socket returned */
 	DBLAT_EV_ACCEPT = 7,	/* accept() returned a stream socket (ret = new fd) */
