@@ -200,6 +200,7 @@ int BPF_PROG(dbl_exit, struct task_struct *p)
 		return 0;
 	bpf_map_delete_elem(&procs, &tgid);
 	bpf_map_delete_elem(&tls_procs, &tgid);
+	bpf_map_delete_elem(&offcpu_procs, &tgid);
 	/* Its sockets die without close(): forget them here. */
 	bpf_for_each_map_elem(&conns, drop_conn_of, &tgid, 0);
 	ev.kind = DBLAT_EV_EXIT;
