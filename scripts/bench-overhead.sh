@@ -190,6 +190,7 @@ run_load() {
 	local w=$1 arm=$2 pair=$3 block=${4:-null}
 	local tr=${W_TR[$w]} host sslmode=disable extra=() logpfx='' out tf
 	local fb0 fb1 fbn0 fbn1 s0 s1 s0t s1t pg0 pg1 tk0=0 tk1=0 b0="0 0 0" b1="0 0 0" t0 t1 res pct=null tps ntx lat
+	local p0='{}' p1='{}'
 	case $tr in unix) host=$PG_SOCK ;; tcp) host=127.0.0.1 ;; tls) host=127.0.0.1 sslmode=require ;; esac
 	read -r -a extra <<<"${W_ARGS[$w]}"
 	out="$BENCH_TMP/pgb.$w.$arm.$pair.out"
@@ -199,7 +200,10 @@ run_load() {
 		extra+=(-R "$RATE" -l --log-prefix="$logpfx")
 	fi
 	if [ -n "$TRACER_PID" ]; then
-		[ "$arm" != dblat-profile ] || b0=$(bpf_prog_stats "$TRACER_PID")
+		if [ "$arm" = dblat-profile ]; then
+			b0=$(bpf_prog_stats "$TRACER_PID")
+			p0=$(bpf_prog_stats_json "$TRACER_PID")
+		fi
 		tk0=$(proc_cpu_ticks "$TRACER_PID")
 	fi
 	read -r fb0 fbn0 < <(foreign_tracing_progs "$TRACER_PID")
@@ -216,7 +220,10 @@ run_load() {
 	read -r s1 s1t < <(sys_ticks)
 	if [ -n "$TRACER_PID" ]; then
 		tk1=$(proc_cpu_ticks "$TRACER_PID")
-		[ "$arm" != dblat-profile ] || b1=$(bpf_prog_stats "$TRACER_PID")
+		if [ "$arm" = dblat-profile ]; then
+			b1=$(bpf_prog_stats "$TRACER_PID")
+			p1=$(bpf_prog_stats_json "$TRACER_PID")
+		fi
 	fi
 	sleep 0.2 # let the postmaster reap the backends, so their CPU shows in its cutime
 	pg1=$(pg_tree_ticks)
@@ -234,7 +241,8 @@ run_load() {
 		--argjson s0 "$s0" --argjson s1 "$s1" --argjson s0t "$s0t" --argjson s1t "$s1t" \
 		--argjson pg0 "$pg0" --argjson pg1 "$pg1" --argjson pgb "${pgb_cpu:-0}" \
 		--argjson tk0 "$tk0" --argjson tk1 "$tk1" --argjson hz "$CLK_TCK" --argjson ncpu "$NCPU" \
-		--arg b0 "$b0" --arg b1 "$b1" --argjson pct "$pct" --arg rate "${RATE:-}" \
+		--arg b0 "$b0" --arg b1 "$b1" --argjson p0 "$p0" --argjson p1 "$p1" \
+		--argjson pct "$pct" --arg rate "${RATE:-}" \
 		--argjson fb0 "$fb0" --argjson fb1 "$fb1" --arg fbn "$fbn0 $fbn1" \
 		--arg args "${W_ARGS[$w]}" --arg tr "${W_TR[$w]}" '
 		($b0 | split(" ") | map(tonumber)) as $b0 | ($b1 | split(" ") | map(tonumber)) as $b1
@@ -256,7 +264,10 @@ run_load() {
 		         {progs: $b1[2], run_time_ns: ($b1[0] - $b0[0]), run_cnt: ($b1[1] - $b0[1]),
 		          ns_per_run: (if $b1[1] > $b0[1] then ($b1[0] - $b0[0]) / ($b1[1] - $b0[1]) else null end),
 		          runs_per_s: (($b1[1] - $b0[1]) / $wall),
-		          cpu_pct: (100 * ($b1[0] - $b0[0]) / 1e9 / $wall)} end),
+		          cpu_pct: (100 * ($b1[0] - $b0[0]) / 1e9 / $wall),
+		          programs: ($p1 | with_entries(.key as $k | .value = {
+		                      run_time_ns: (.value[0] - ($p0[$k][0] // 0)),
+		                      run_cnt: (.value[1] - ($p0[$k][1] // 0))}))} end),
 		   latency: $pct}')
 	echo "$res" >>"$RUNS"
 	LAST_TPS=$tps

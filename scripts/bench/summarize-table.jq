@@ -73,6 +73,11 @@ def med: map(select(. != null)) | sort
    | [S($w | lj(18) + " "), N(.tracer_cpu_pct_median; 1; 6; rows | map(.tracer_cpu_pct) | medint), S(" "),
       F($b.ns_per_run_median; 0; 7), S(" "), F($b.runs_per_s_median; 0; 8), S(" "),
       N($b.cpu_pct_median; 1; 6; $bcpu | medint), S(" "), F($b.us_per_tx_median; 2; 7)] | line),
+  ($wl | keys_unsorted[] as $w | $wl[$w] | (.bpf.programs // {}) as $p
+   | select($p | length > 0)
+   | "  \($w): " + ([ $p | to_entries[] | select((.value.runs_per_tx_median // 0) >= 0.01)
+		     | "\(.key | ltrimstr("dbl_")) \(.value.runs_per_tx_median * 100 | round / 100)/tx x \(.value.ns_per_run_median // 0 | round) ns" ]
+		   | join(", "))),
   "  (CPU% = % of one core while the load ran; BPF figures cover every hit of dblat's programs,",
   "   other processes' syscalls included; us/tx = BPF run time / transactions of the run;",
   "   BPF figures from the profile block, which runs with kernel.bpf_stats_enabled)",

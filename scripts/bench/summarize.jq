@@ -77,12 +77,19 @@ def summarize_arm($runs; $w; $arm):
 	  else . end
 	# BPF run times come from the profile block (bpf_stats on), outside the pairs.
 	| [ $runs[] | select(.workload == $w and .arm == ($arm + "-profile") and (.bpf | truthy))
-	    | .bpf + (if (.transactions | truthy) then {us_per_tx: (.bpf.run_time_ns / 1000 / .transactions)} else {} end) ] as $bpfs
+	    | .bpf + {tx: .transactions}
+	      + (if (.transactions | truthy) then {us_per_tx: (.bpf.run_time_ns / 1000 / .transactions)} else {} end) ] as $bpfs
 	| if ($bpfs | length) > 0 then
 		.bpf = {ns_per_run_median: ($bpfs | map(.ns_per_run) | med),
 			runs_per_s_median: ($bpfs | map(.runs_per_s) | med),
 			cpu_pct_median: ($bpfs | map(.cpu_pct) | med),
-			us_per_tx_median: ($bpfs | map(.us_per_tx) | med)}
+			us_per_tx_median: ($bpfs | map(.us_per_tx) | med),
+			# Each program's hits per transaction and cost per hit: which hook costs what.
+			programs: ([$bpfs[] | (.programs // {}) | keys[]] | unique | map(. as $k | {key: $k, value: {
+				runs_per_tx_median: ($bpfs | map(select(.tx | truthy) | (.programs[$k].run_cnt // 0) / .tx) | med),
+				ns_per_run_median: ($bpfs | map(.programs[$k] | select(. != null and .run_cnt > 0)
+								 | .run_time_ns / .run_cnt) | med)}})
+				  | from_entries)}
 	  else . end;
 
 # bpftrace comparisons: the tool and the workload it runs on
