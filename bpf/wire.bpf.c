@@ -966,7 +966,6 @@ __noinline int on_data(struct dblat_conn *c, int dir, int fd, struct segs *segs,
 			return 0;
 	}
 	if (ret <= 0) {
-		/* A write the reset failed says so too: a server may never read again. */
 		if (c->state != DBLAT_CONN_PENDING &&
 		    (dir == DBLAT_DIR_RECV || (ret < 0 && c->state == DBLAT_CONN_HTTP))) {
 			struct dblat_event ev = {};
@@ -1225,9 +1224,12 @@ static __always_inline int data_exit(struct pt_regs *regs, int dir, int shape, l
 	c = bpf_map_lookup_elem(&conns, &key);
 	if (!c && (bpf_map_lookup_elem(&ignored, &key) || !is_target(id >> 32)))
 		return 0;
-	/* A reset peer: one that closed with our last write unread, as a rule. */
+	/*
+	 * A reset peer: one that closed with our last write unread, as a rule.
+	 * An HTTP server may learn it from a write and never read again.
+	 */
 	if (ret < 0) {
-		if (c && dir == DBLAT_DIR_RECV)
+		if (c && (dir == DBLAT_DIR_RECV || c->state == DBLAT_CONN_HTTP))
 			on_data(c, dir, fd, &s, ret);
 		return 0;
 	}

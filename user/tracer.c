@@ -282,7 +282,6 @@ uint64_t tracer_map_bytes(struct tracer *t)
 	return total;
 }
 
-
 void tracer_stamp_unix_sends(struct tracer *t)
 {
 	if (t)
