@@ -261,8 +261,9 @@ static void requests(FILE *out, const struct summary *s)
 	       "Of that, database time after the response was written (a reset on return to the pool).");
 	EACH_ROUTE(histogram(out, "dblat_http_request_db_after_response_seconds", kv, &r->after));
 	header(out, "dblat_http_responses_unread_total", "counter",
-	       "Answers that never reached the client: it reset the connection with them unread, or had closed it "
-	       "before they were written (a client timeout, a load generator's deadline).");
+	       "Answers that never reached the client: it reset the connection with them unread, had closed it "
+	       "before they were written, or its FIN did not acknowledge them (a client timeout, a load "
+	       "generator's deadline).");
 	EACH_ROUTE(sample(out, "dblat_http_responses_unread_total", kv, r->unread));
 	header(out, "dblat_http_requests_no_response_total", "counter",
 	       "Requests read on a connection that closed before any response was written.");

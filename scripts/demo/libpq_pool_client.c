@@ -324,36 +324,39 @@ static void pool_put(struct pool *p, int idx)
 
 /* ---------------------------------------------------------------- worker */
 
+/* The lookup's parameter for key sk-demo-n: the key itself, or its hash. */
+static const char *key_param(const struct opts *o, long n, char key[64], char hex[65])
+{
+	snprintf(key, 64, "sk-demo-%ld", n);
+	if (o->server_hash)
+		return key;
+	sha256_hex(key, hex);
+	return hex;
+}
+
+static PGresult *lookup(const struct opts *o, PGconn *c, const char *param)
+{
+	if (o->prepared)
+		return PQexecPrepared(c, "lookup", 1, &param, NULL, NULL, 0);
+	return PQexecParams(c, o->server_hash ? q_server_hash : q_client_hash, 1, NULL, &param, NULL, NULL, 0);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	const struct opts *o = w->o;
 	char key[64], hex[65];
-	const char *param;
 
 	for (long i = 0; (o->per_thread == 0 || i < o->per_thread) && !stop_flag; i++) {
 		if (past_deadline())
 			break;
-		long n = 1 + (long)(xorshift64(&w->rng) % (uint64_t)o->nkeys);
-		snprintf(key, sizeof(key), "sk-demo-%ld", n);
-		if (o->server_hash) {
-			param = key;
-		} else {
-			sha256_hex(key, hex);
-			param = hex;
-		}
-
+		const char *param = key_param(o, 1 + (long)(xorshift64(&w->rng) % (uint64_t)o->nkeys), key, hex);
 		int idx;
 		uint64_t t0 = now_ns();
 		PGconn *c = pool_get(w->pool, &idx);
 		uint64_t t1 = now_ns();
 
-		PGresult *r;
-		if (o->prepared)
-			r = PQexecPrepared(c, "lookup", 1, &param, NULL, NULL, 0);
-		else
-			r = PQexecParams(c, o->server_hash ? q_server_hash : q_client_hash,
-					 1, NULL, &param, NULL, NULL, 0);
+		PGresult *r = lookup(o, c, param);
 		uint64_t t2 = now_ns();
 
 		if (PQresultStatus(r) == PGRES_TUPLES_OK) {
@@ -489,13 +492,7 @@ int main(int argc, char **argv)
 		for (long k = 0; k < o.warm; k++) {
 			char key[64], hex[65];
 
-			snprintf(key, sizeof(key), "sk-demo-%ld", k % o.nkeys + 1);
-			sha256_hex(key, hex);
-			const char *param = o.server_hash ? key : hex;
-			PGresult *r = o.prepared ? PQexecPrepared(pool.conns[i], "lookup", 1, &param, NULL, NULL, 0)
-						 : PQexecParams(pool.conns[i], o.server_hash ? q_server_hash : q_client_hash,
-								1, NULL, &param, NULL, NULL, 0);
-			PQclear(r);
+			PQclear(lookup(&o, pool.conns[i], key_param(&o, k % o.nkeys + 1, key, hex)));
 		}
 	}
 

@@ -9,9 +9,9 @@
 #      dblat sees connections handed from thread to thread, times the
 #      client's context switches, and the time each thread spends off CPU
 #      between one statement's end and the next one's start must agree
-#      within 5% at the mean and at the p99. The whole gap also holds the thread's own work: result
-#      handling, returning the connection, waking a waiter: 40 to 70 us
-#      here on a 1.2 ms mean wait.
+#      within 5% at the mean and at the p99. The whole gap also holds the
+#      thread's own work: result handling, returning the connection, waking
+#      a waiter: 40 to 70 us here on a 1.2 ms mean wait.
 #   2. Database work bound to HTTP requests by thread: a ThreadingHTTPServer
 #      over psycopg2 (tests/clients/thread_http_server.py: 3 statements per
 #      /items/<n>, 5 per /orders/<n>, none for /health; a pool of 4
