@@ -202,6 +202,8 @@ static void json_route(FILE *out, const struct summary *s, const struct route_st
 	latency(out, &r->app);
 	fputs(",\"db_after_response_us\":", out);
 	latency(out, &r->after);
+	fputs(",\"db_before_arrival_us\":", out);
+	latency(out, &r->before);
 	fputs(",\"statements\":[", out);
 	for (j = 0; j < r->nper_stmt; j++) {
 		const struct route_stmt *rs = &r->per_stmt[j];

@@ -262,7 +262,7 @@ static void req_clear(struct rb_req *q)
 static void account(struct reqbind *rb, struct rb_req *q)
 {
 	struct route_stats *r;
-	uint64_t lat, db = 0, after = 0, wait = 0, used;
+	uint64_t lat, db = 0, after = 0, before = 0, wait = 0, used;
 	uint32_t i;
 
 	if (q->flags & (RQ_ACCOUNTED | RQ_UNANSWERED) || q->route >= rb->s->nroutes)
@@ -270,25 +270,36 @@ static void account(struct reqbind *rb, struct rb_req *q)
 	q->flags |= RQ_ACCOUNTED;
 	r = &rb->s->routes[q->route];
 	lat = span(q->arrival, q->last_send);
-	/* An app that releases its connection after responding (a reset
-	 * ROLLBACK) holds it past the request's end: that time is the
-	 * request's database work but not part of its latency. */
+	/*
+	 * Pool wait, the statements inside [arrival, response] and the app's
+	 * own time partition the latency. An app that releases its connection
+	 * after responding (a reset ROLLBACK) holds it past the request's end:
+	 * that time is the request's database work but not part of its latency.
+	 * A request read up to RB_STAMP_SLACK_NS after its checkout's stamp has
+	 * that much statement time before it arrived: not in its latency either.
+	 */
 	for (i = 0; i < q->n; i++) {
-		uint64_t ns = span(q->v[i].start, q->v[i].end);
-		uint64_t past = span(q->v[i].start > q->last_send ? q->v[i].start : q->last_send, q->v[i].end);
+		uint64_t s = q->v[i].start, e = q->v[i].end;
+		uint64_t ns = span(s, e);
+		uint64_t past = span(s > q->last_send ? s : q->last_send, e);
+		uint64_t early = span(s, e < q->arrival ? e : q->arrival);
 
+		if (early + past > ns)	/* a statement spanning the whole request */
+			early = ns - past;
 		db += ns;
 		after += past;
+		before += early;
 		route_stmt_add(r, q->v[i].st, ns, past);
 	}
 	if (q->method != BIND_EXACT_THREAD) {
 		wait = span(q->arrival, q->checkout_ts);
 		hist_add(&r->pool_wait, wait);
 	}
-	used = db - after + wait;
+	used = db - after - before + wait;
 	r->attributed[q->method]++;
 	hist_add(&r->db, db);
 	hist_add(&r->after, after);
+	hist_add(&r->before, before);
 	hist_add(&r->stmts, q->n);
 	hist_add(&r->app, lat > used ? lat - used : 0);
 	req_clear(q);

@@ -75,6 +75,7 @@ void summary_free(struct summary *s)
 		hist_free(&r->pool_wait);
 		hist_free(&r->app);
 		hist_free(&r->after);
+		hist_free(&r->before);
 		free(r->per_stmt);
 	}
 	free(s->routes);

@@ -210,6 +210,7 @@ struct route_stats {
 	struct hist pool_wait;		/* per derived request: arrival -> checkout */
 	struct hist app;		/* per attributed request: latency - db before the response - pool wait */
 	struct hist after;		/* per attributed request: db time after its response was written */
+	struct hist before;		/* ... and before its request was read (stamp slack, see reqbind.c) */
 	struct route_stmt *per_stmt;
 	uint32_t nper_stmt;
 };

@@ -68,6 +68,7 @@ _DBLAT_N=0
 PG_DIR=
 PG_PID=
 _CHECK_FAILS=0
+_CHECK_FAILED=
 _AT_EXIT=()
 _BG_PIDS=()
 
@@ -522,6 +523,7 @@ check() {
 	else
 		printf '  NOT OK  %s: got %s, want %s\n' "$1" "$2" "$3"
 		_CHECK_FAILS=$((_CHECK_FAILS + 1))
+		_CHECK_FAILED="${_CHECK_FAILED:+$_CHECK_FAILED; }$1"
 	fi
 }
 # check_true DESC CONDITION-RESULT(0/1) [DETAIL]
@@ -531,10 +533,12 @@ check_true() {
 	else
 		printf '  NOT OK  %s %s\n' "$1" "${3:-}"
 		_CHECK_FAILS=$((_CHECK_FAILS + 1))
+		_CHECK_FAILED="${_CHECK_FAILED:+$_CHECK_FAILED; }$1${3:+ $3}"
 	fi
 }
 finish() {
-	[ "$_CHECK_FAILS" -eq 0 ] || fail "$_CHECK_FAILS check(s) failed"
+	# The failed checks' names go on the one line the runner shows first.
+	[ "$_CHECK_FAILS" -eq 0 ] || fail "$_CHECK_FAILS check(s) failed: $_CHECK_FAILED"
 	pass
 }
 

@@ -122,6 +122,46 @@ TEST(reqbind_barging_request_served_first)
 	teardown(&f);
 }
 
+/*
+ * A send's start stamp can run early (see RB_STAMP_SLACK_NS): a request
+ * read 0.4 ms after its BEGIN's stamp is still its checkout's. That 0.4 ms
+ * of statement time lies before the request's latency began: reported on
+ * its own, and the partition of the latency stays exact (it did not when
+ * the app's time, less than 0.4 ms, was clamped at zero).
+ */
+TEST(reqbind_statement_time_before_arrival)
+{
+	struct fixture f;
+	const struct route_stats *r;
+	uint64_t a, b;
+
+	setup(&f);
+	a = arrive(&f, 1, LOOP_TID, 10 * MS + 4 * MS / 10);
+	b = arrive(&f, 2, LOOP_TID, 11 * MS);	/* one thread, two requests: an event loop */
+	respond(&f, a, 19 * MS + 2 * MS / 10, 200);
+	period(&f, 1, 10 * MS, 19 * MS, 21 * MS);
+	reqbind_done(f.rb, PID, a);
+	respond(&f, b, 30 * MS, 200);
+	period(&f, 2, 25 * MS, 29 * MS, 31 * MS);
+	reqbind_done(f.rb, PID, b);
+	reqbind_finish(f.rb);
+	r = &f.s->routes[0];
+	CHECK_EQ_INT(r->attributed[BIND_DERIVED_ANCHORED], 2);
+	CHECK_EQ_INT(r->pool_wait.sum, 14 * MS);
+	CHECK_EQ_INT(r->db.sum, 10 * MS + 5 * MS);
+	CHECK_EQ_INT(r->after.sum, 2 * MS);
+	CHECK_EQ_INT(r->before.sum, 4 * MS / 10);
+	/*
+	 * A: 8.8 ms = 0 wait + (10 - 1 after - 0.4 before) db + 0.2 app (less
+	 * than the 0.4 ms the statements ran before it arrived);
+	 * B: 19 ms = 14 wait + 4 db + 1 app.
+	 */
+	CHECK_EQ_INT(r->app.sum, MS + 2 * MS / 10);
+	CHECK_EQ_INT(r->pool_wait.sum + r->db.sum - r->after.sum - r->before.sum + r->app.sum,
+		     8 * MS + 8 * MS / 10 + 19 * MS);
+	teardown(&f);
+}
+
 /* A 503 answered after the pool timeout never checked out: not a candidate. */
 TEST(reqbind_timed_out_requests_stay_out)
 {
