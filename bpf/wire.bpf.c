@@ -1248,23 +1248,49 @@ static __always_inline int data_exit(struct pt_regs *regs, int dir, int shape, l
 	return 0;
 }
 
+static __always_inline void emit_close(struct dblat_conn *c, int fd)
+{
+	struct dblat_event ev = {};
+
+	if (c->state == DBLAT_CONN_PENDING && !c->connecting)
+		return;
+	ev_begin(&ev, DBLAT_EV_CLOSE, bpf_ktime_get_ns(), c->id, fd, c->role);
+	emit(&ev, sizeof(ev));
+}
+
+/*
+ * close() gives the fd number back before its exit hook runs: another
+ * thread may have accepted a new socket on it meanwhile. Such an entry is
+ * ended when the new socket arrives (accept_exit, connect_exit), and the
+ * late close must then leave the new socket's entry alone.
+ */
 static __always_inline int on_close(int fd)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u64 key = (id & ~0xffffffffull) | (__u32)fd;
 	struct dblat_conn *c = bpf_map_lookup_elem(&conns, &key);
-	struct dblat_event ev = {};
 
 	if (!c) {
 		bpf_map_delete_elem(&ignored, &key);
 		return 0;
 	}
-	if (c->state != DBLAT_CONN_PENDING || c->connecting) {
-		ev_begin(&ev, DBLAT_EV_CLOSE, bpf_ktime_get_ns(), c->id, fd, c->role);
-		emit(&ev, sizeof(ev));
-	}
+	if (c->sk && c->sk == (__u64)fd_stream_sock(fd, NULL))
+		return 0;
+	emit_close(c, fd);
 	bpf_map_delete_elem(&conns, &key);
 	return 0;
+}
+
+/* A new socket at fd: an entry left there by a close still in flight is ended. */
+static __always_inline void end_stale(__u64 key, int fd, struct sock *sk)
+{
+	struct dblat_conn *c = bpf_map_lookup_elem(&conns, &key);
+
+	bpf_map_delete_elem(&ignored, &key);
+	if (!c || (sk && c->sk == (__u64)sk))
+		return;
+	emit_close(c, fd);
+	bpf_map_delete_elem(&conns, &key);
 }
 
 /*
@@ -1288,10 +1314,10 @@ static __always_inline int connect_exit(struct pt_regs *regs, long ret)
 
 	if (!is_target(tgid))
 		return 0;
-	/* A reused fd number starts a new connection. */
-	bpf_map_delete_elem(&conns, &key);
-	bpf_map_delete_elem(&ignored, &key);
 	sk = fd_stream_sock(fd, &f);
+	/* A reused fd number starts a new connection (as does a second connect()). */
+	end_stale(key, fd, sk);
+	bpf_map_delete_elem(&conns, &key);
 	sc = bpf_map_lookup_elem(&scratch_map, &zero);
 	if (!sk || !sc)
 		return 0;
@@ -1319,7 +1345,7 @@ static __always_inline int connect_exit(struct pt_regs *regs, long ret)
 		a->len = len;
 	emit(sc, sizeof(sc->ev) + sizeof(*ci) + sizeof(*a));
 	{
-		struct dblat_conn nc = { .connecting = 1 };
+		struct dblat_conn nc = { .connecting = 1, .sk = (__u64)sk };
 
 		bpf_map_update_elem(&conns, &key, &nc, BPF_ANY);
 		proc_note_fd(tgid, fd);
@@ -1340,6 +1366,7 @@ static __always_inline int accept_exit(long ret)
 	if (ret < 0 || !is_target(tgid))
 		return 0;
 	sk = fd_stream_sock(ret, &f);
+	end_stale((id & ~0xffffffffull) | (__u32)ret, ret, sk);
 	sc = bpf_map_lookup_elem(&scratch_map, &zero);
 	if (!sk || !sc)
 		return 0;
