@@ -25,6 +25,8 @@ UNIT_OBJS := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%.o,$(UNIT_SRCS))
 DEMO_CLIENT := scripts/demo/libpq_pool_client
 # zlib alone on a recording, timed by scripts/bench-consumer.sh
 BENCH_INFLATE := scripts/bench/inflate
+# empty programs on chosen tracepoints: the floor under scripts/bench-overhead.sh
+BENCH_FLOOR := scripts/bench/hook-floor
 
 ifeq ($(V),1)
 Q =
@@ -77,6 +79,10 @@ $(BENCH_INFLATE): $(BENCH_INFLATE).c
 	$(call msg,CC,$@)
 	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror $< -lz -o $@
 
+$(BENCH_FLOOR): $(BENCH_FLOOR).c
+	$(call msg,CC,$@)
+	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror $< -lbpf -o $@
+
 unit: $(OUTPUT)/unit_tests
 	$(Q)$(OUTPUT)/unit_tests
 
@@ -92,7 +98,7 @@ fuzz:
 		$(OUTPUT)/fuzz/$$n -max_total_time=$${FUZZ_SECONDS:-30} || exit 1; \
 	done
 
-bench: dblat $(BENCH_INFLATE)
+bench: dblat $(BENCH_INFLATE) $(BENCH_FLOOR)
 	$(Q)scripts/bench-overhead.sh
 
 # The demo sets up a fresh machine itself: packages first, then the build.
@@ -109,7 +115,7 @@ scenario: dblat
 
 clean:
 	$(call msg,CLEAN)
-	$(Q)rm -rf $(OUTPUT) dblat $(DEMO_CLIENT) $(BENCH_INFLATE)
+	$(Q)rm -rf $(OUTPUT) dblat $(DEMO_CLIENT) $(BENCH_INFLATE) $(BENCH_FLOOR)
 
 .DELETE_ON_ERROR:
 .SECONDARY:

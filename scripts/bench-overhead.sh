@@ -2,12 +2,13 @@
 # What dblat costs the traced workload: pgbench throughput and fixed-rate p99
 # latency with dblat attached versus without, on one private cluster, in
 # alternating pairs (untraced A, traced B, A, B, ...). Also dblat's own CPU,
-# the run time of its BPF programs, its event rate, drops, memory, and (full
-# mode) two bpftrace designs for comparison: libpq uprobes and PostgreSQL's
-# USDT probes.
+# the run time of its BPF programs, its event rate, drops, memory, the floor
+# under it (the same hooks with empty programs, and socket tracepoints for
+# comparison) and (full mode) two bpftrace designs for comparison: libpq
+# uprobes and PostgreSQL's USDT probes.
 #
 # usage: scripts/bench-overhead.sh [--quick] [--out FILE] [--seconds T] [--pairs N]
-#            [--mode NAME] [--dblat-args "ARGS"] [--no-compare] [--compare]
+#            [--mode NAME] [--dblat-args "ARGS"] [--no-compare] [--compare] [--no-floor]
 #            [--workloads W1,W2..] [--rate-pct P] [--no-bpf-stats] [--scale N]
 #            [--clients N] [--keep]
 #
@@ -32,6 +33,9 @@
 #                    keeps 2 CPUs about 80% busy, and there the untraced p99 alone
 #                    ranged 6 to 69 ms over identical 3 s runs with a 0.3 ms p50:
 #                    schedule lag, not service time; a p99 ratio needs a stable baseline)
+#   --no-floor       no floor arms: empty BPF programs on sys_enter + sys_exit, and on
+#                    sock_send_length + sock_recv_length, against sel-unix-prepared
+#                    (what the hooks alone cost; scripts/bench/hook-floor, built by make bench)
 #   --no-bpf-stats   no profile block: kernel.bpf_stats_enabled left alone, no BPF run-time figures
 #   --keep           keep the temp dir (cluster gone, logs and dblat JSON kept)
 #
@@ -74,6 +78,8 @@ MODE=default
 DBLAT_ARGS=
 DBLAT_ARGS_SET=0
 COMPARE=
+FLOOR=1
+FLOOR_BIN=$HERE/bench/hook-floor
 BPF_STATS=1
 SCALE=10
 CLIENTS=4
@@ -97,6 +103,7 @@ while [ $# -gt 0 ]; do
 	--dblat-args=*) DBLAT_ARGS=${1#*=}; DBLAT_ARGS_SET=1 ;;
 	--no-compare) COMPARE=0 ;;
 	--compare) COMPARE=1 ;;
+	--no-floor) FLOOR=0 ;;
 	--no-bpf-stats) BPF_STATS=0 ;;
 	--scale) SCALE=$2; shift ;;
 	--clients) CLIENTS=$2; shift ;;
@@ -133,6 +140,7 @@ mkdir -p "$(dirname "$OUT")"
 
 bench_need jq ss bpftool /usr/bin/time
 [ "$COMPARE" = 0 ] || bench_need bpftrace
+[ "$FLOOR" = 0 ] || [ -x "$FLOOR_BIN" ] || bdie "$FLOOR_BIN is missing: run make bench (or pass --no-floor)"
 bench_init overhead
 RUNS="$BENCH_TMP/runs.jsonl"
 BLOCKS="$BENCH_TMP/blocks.jsonl"
@@ -259,7 +267,7 @@ run_load() {
 		   cluster_cpu_s: (($pg1 - $pg0) / $hz), pgbench_cpu_s: $pgb,
 		   tracer_cpu_s: (($tk1 - $tk0) / $hz),
 		   cpu_us_per_tx: (if ($ntx // 0) > 0 then 1e6 * $ours / $ntx else null end),
-		   tracer_cpu_pct: (if $arm == "untraced" then null else 100 * (($tk1 - $tk0) / $hz) / $wall end),
+		   tracer_cpu_pct: (if $arm | startswith("untraced") then null else 100 * (($tk1 - $tk0) / $hz) / $wall end),
 		   bpf: (if $arm != "dblat-profile" or ($b1[2] == 0) then null else
 		         {progs: $b1[2], run_time_ns: ($b1[0] - $b0[0]), run_cnt: ($b1[1] - $b0[1]),
 		          ns_per_run: (if $b1[1] > $b0[1] then ($b1[0] - $b0[0]) / ($b1[1] - $b0[1]) else null end),
@@ -339,6 +347,7 @@ dblat_block() {
 	progjson=$(bpf_prog_stats_json "$TRACER_PID")
 	nprogs=$(jq 'length' <<<"$progjson")
 	tracer_stop 60 || rc=$?
+	wait_progs_gone 5
 	[ "$arm" != dblat-profile ] || bpf_stats_restore
 	if [ "$rc" -ne 0 ]; then
 		echo "dblat exited with status $rc (block $blk); stderr:" >&2
@@ -380,24 +389,30 @@ uretprobe:$LIBPQ:PQgetResult /@start[tid]/ { @lat_us = hist((nsecs - @start[tid]
 BT_USDT="usdt:$PG_BIN/postgres:query__start { @start[tid] = nsecs; @sends = count(); }
 usdt:$PG_BIN/postgres:query__done /@start[tid]/ { @lat_us = hist((nsecs - @start[tid]) / 1000); delete(@start[tid]); @done = count(); }"
 
+# compare_tool ARM WORKLOAD READY-REGEX CMD...: PAIRS pairs of WORKLOAD,
+# untraced and with CMD running.
 compare_tool() {
-	local arm=$1 w=$2 prog=$3 pair log rc
+	local arm=$1 w=$2 ready=$3 pair log rc
+	shift 3
 	for ((pair = 1; pair <= PAIRS; pair++)); do
-		run_load "$w" untraced "$pair"
+		# Its own baseline: the pairs stay adjacent in time, and dblat's keep theirs.
+		run_load "$w" "untraced-for-$arm" "$pair"
 		log="$BENCH_TMP/$arm.$pair.err"
-		if ! tracer_start "$arm" 'Attaching' "$log" 60 bpftrace -e "$prog"; then
-			echo "$arm: bpftrace did not attach; comparison skipped" >&2
+		if ! tracer_start "$arm" "$ready" "$log" 60 "$@"; then
+			echo "$arm: $1 did not attach; comparison skipped" >&2
 			return 0
 		fi
 		sleep 1
 		run_load "$w" "$arm" "$pair"
+		[[ "$arm" != floor-* ]] || syscall_tax "$arm" "$pair"
 		rc=0
 		tracer_stop 30 || rc=$?
+		wait_progs_gone 5
 		# Hits of the start probe and completed pairs, for the runs' JSON.
 		local sends done_
 		sends=$(awk '/^@sends:/ { print $2 }' "$log.out" | tail -n 1)
 		done_=$(awk '/^@done:/ { print $2 }' "$log.out" | tail -n 1)
-		jq -cn --arg arm "$arm" --argjson pair "$pair" --argjson s "${sends:-0}" --argjson d "${done_:-0}" --argjson rc "$rc" \
+		jq -cn --arg arm "$arm" --argjson pair "$pair" --argjson s "${sends:-null}" --argjson d "${done_:-null}" --argjson rc "$rc" \
 			'{tool: $arm, pair: $pair, start_hits: $s, completed: $d, exit: $rc}' >>"$BENCH_TMP/tools.jsonl"
 	done
 }
@@ -439,11 +454,20 @@ if [ "$BPF_STATS" = 1 ]; then
 	dblat_block $((PAIRS + 1)) dblat-profile || true
 fi
 
+if [ "$FLOOR" = 1 ]; then
+	# What the hooks cost before any program does any work: dblat's own
+	# (the raw syscall tracepoints), and socket tracepoints that only
+	# socket calls pay, for the design that would move to them.
+	blog "floor: empty programs on sys_enter + sys_exit (dblat's hooks on this workload)"
+	compare_tool floor-syscalls sel-unix-prepared '^attached' "$FLOOR_BIN" sys_enter sys_exit
+	blog "floor: empty programs on sock_send_length + sock_recv_length"
+	compare_tool floor-sockets sel-unix-prepared '^attached' "$FLOOR_BIN" sock_send_length sock_recv_length
+fi
 if [ "$COMPARE" = 1 ]; then
 	blog "comparison: bpftrace libpq uprobes (PQsendQuery*/PQgetResult) on sel-unix-prepared"
-	compare_tool bpftrace-uprobe sel-unix-prepared "$BT_UPROBE"
+	compare_tool bpftrace-uprobe sel-unix-prepared Attaching bpftrace -e "$BT_UPROBE"
 	blog "comparison: bpftrace USDT query__start/done on sel-unix-simple"
-	compare_tool bpftrace-usdt sel-unix-simple "$BT_USDT"
+	compare_tool bpftrace-usdt sel-unix-simple Attaching bpftrace -e "$BT_USDT"
 fi
 
 T_END=$(now_s)

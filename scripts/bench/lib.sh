@@ -330,6 +330,17 @@ foreign_tracing_progs() {
 		echo "0 -"
 }
 
+# A tracer's programs are freed a moment after it exits: wait (up to SECS)
+# until no foreign tracing program is left, so the next baseline is clean.
+wait_progs_gone() {
+	local i n _names
+	for ((i = 0; i < ${1:-5} * 10; i++)); do
+		read -r n _names < <(foreign_tracing_progs)
+		[ "$n" != 0 ] || return 0
+		sleep 0.1
+	done
+}
+
 bpf_stats_on() {
 	[ -n "$_BPF_STATS_ORIG" ] || _BPF_STATS_ORIG=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || echo 0)
 	sysctl -qw kernel.bpf_stats_enabled=1 >/dev/null 2>&1

@@ -61,8 +61,13 @@ def med: map(select(. != null)) | sort
    else empty end),
   ($comps | keys_unsorted[] as $tool | $comps[$tool]
    | tput_row($tool),
-     ([S(("" | lj(18)) + " on \(.workload): "), F(.start_hits_per_tx_median; 2; 0),
-       S(" start-probe hits/tx; dblat on the same workload: ratio "), F(.dblat_tput_ratio_median; 3; 0)] | line)),
+     (if .start_hits_per_tx_median != null then
+	[S(("" | lj(18)) + " on \(.workload): "), F(.start_hits_per_tx_median; 2; 0),
+	 S(" start-probe hits/tx; dblat on the same workload: ratio "), F(.dblat_tput_ratio_median; 3; 0)] | line
+      else
+	[S(("" | lj(18)) + " on \(.workload): empty programs; dblat on the same workload: ratio "),
+	 F(.dblat_tput_ratio_median; 3; 0)] | line
+      end)),
   "",
   ([S(("dblat cost" | lj(18)) + " " + ("dblat" | rj(6)) + " " + ("BPF" | rj(7)) + " " + ("BPF" | rj(8)) + " "
       + ("BPF" | rj(6)) + " " + ("BPF" | rj(7)))] | line),
@@ -99,7 +104,11 @@ def med: map(select(. != null)) | sort
   ($res.syscall_tax as $tx | if ($tx.runs | length) > 0 then
 	[S("syscall tax on a process dblat does not target (dd, 1-byte read+write, min CPU): untraced "),
 	 F($tx.untraced_ns_per_syscall_min; 0; 0), S(" ns/syscall, dblat attached "),
-	 F($tx.dblat_ns_per_syscall_min; 0; 0), S(" ns/syscall: +"), F($tx.added_ns_per_syscall; 0; 0), S(" ns")] | line
+	 F($tx.dblat_ns_per_syscall_min; 0; 0), S(" ns/syscall: +"), F($tx.added_ns_per_syscall; 0; 0), S(" ns")] | line,
+	(if $tx.floor_syscalls_added_ns != null then
+	   [S("  the same with empty programs on sys_enter + sys_exit: +"), F($tx.floor_syscalls_added_ns; 0; 0),
+	    S(" ns; on sock_send_length + sock_recv_length: +"), F($tx.floor_sockets_added_ns; 0; 0), S(" ns")] | line
+	 else empty end)
    else empty end),
   "",
   ([S("dblat sessions: \($sess.sessions | pystr) (\($sess.failed_sessions | pystr) failed); events/s "),

@@ -19,9 +19,11 @@ def p99: (.latency // {}) | (.total // {}) | .p99_us;
 def p99_service: (.latency // {}) | (.service // {}) | .p99_us;
 def p50: (.latency // {}) | (.total // {}) | .p50_us;
 
-# [{p, u, t}] for pairs >= 1 that have both an untraced run and an ARM run, by pair
+# [{p, u, t}] for pairs >= 1 that have both an untraced run and an ARM run, by pair;
+# a comparison tool's baseline runs are its own (untraced-for-TOOL), next to its runs
 def pair_runs($runs; $w; $arm):
-	(reduce ($runs[] | select(.workload == $w and .arm == "untraced" and .pair >= 1)) as $r
+	(if $arm == "dblat" then "untraced" else "untraced-for-\($arm)" end) as $base_arm
+	| (reduce ($runs[] | select(.workload == $w and .arm == $base_arm and .pair >= 1)) as $r
 		({}; .[$r.pair | tostring] = $r)) as $base
 	| (reduce ($runs[] | select(.workload == $w and .arm == $arm)) as $r
 		({}; .[$r.pair | tostring] = $r)) as $other
@@ -92,8 +94,9 @@ def summarize_arm($runs; $w; $arm):
 				  | from_entries)}
 	  else . end;
 
-# bpftrace comparisons: the tool and the workload it runs on
-def tool_workload: [["bpftrace-uprobe", "sel-unix-prepared"], ["bpftrace-usdt", "sel-unix-simple"]];
+# Floors (empty programs) and bpftrace comparisons: the tool and the workload it runs on
+def tool_workload: [["floor-syscalls", "sel-unix-prepared"], ["floor-sockets", "sel-unix-prepared"],
+		    ["bpftrace-uprobe", "sel-unix-prepared"], ["bpftrace-usdt", "sel-unix-simple"]];
 
 $meta[0] as $meta
 | $runs as $runs | $blocks as $blocks | $tools as $tools | $tax as $tax
@@ -118,15 +121,20 @@ $meta[0] as $meta
 		| ($tools | map(select(.tool == $tool))) as $tr
 		| (reduce ($runs[] | select(.arm == $tool)) as $r ({}; .[$r.pair | tostring] = $r.transactions)) as $ntx
 		| . + {runs: $tr,
-		       start_hits_per_tx_median: ($tr | map(ratio(.start_hits; $ntx[.pair | tostring])) | med),
+		       start_hits_per_tx_median: ($tr | map(select(.start_hits != null) | ratio(.start_hits; $ntx[.pair | tostring])) | med),
 		       # dblat on the same workload, for the side-by-side line
 		       dblat_tput_ratio_median: (($wl[$w] // {}) | .tput_ratio_median)}))) as $comps
 # Syscall tax on processes dblat does not target
-| (reduce ("untraced", "dblat") as $arm ({runs: $tax};
+| (reduce ("untraced", "dblat", "floor-syscalls", "floor-sockets") as $arm ({runs: $tax};
 	[ $tax[] | select(.arm == $arm and (.foreign_tracing_progs | truthy | not)) | .ns_per_syscall ] as $cl
 	| [ $tax[] | select(.arm == $arm) | .ns_per_syscall ] as $al
 	| (if ($cl | length) > 0 then $cl else $al end) as $l
 	| .["\($arm)_ns_per_syscall_min"] = (if ($l | length) > 0 then ($l | min) else null end))
+   | .untraced_ns_per_syscall_min as $u
+   | .floor_syscalls_added_ns = (if $u != null and .["floor-syscalls_ns_per_syscall_min"] != null
+		then .["floor-syscalls_ns_per_syscall_min"] - $u else null end)
+   | .floor_sockets_added_ns = (if $u != null and .["floor-sockets_ns_per_syscall_min"] != null
+		then .["floor-sockets_ns_per_syscall_min"] - $u else null end)
    | .added_ns_per_syscall = (if .untraced_ns_per_syscall_min != null and .dblat_ns_per_syscall_min != null
 		then .dblat_ns_per_syscall_min - .untraced_ns_per_syscall_min else null end)) as $tx
 # Targets
