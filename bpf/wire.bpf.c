@@ -118,6 +118,24 @@ struct {
 	__type(value, __u8);
 } offcpu_procs SEC(".maps");
 
+/*
+ * The last Unix-socket send that reached its peer on this CPU: when, the
+ * peer, and the sending thread (whose syscall exit, as a rule on the same
+ * CPU, takes the stamp).
+ */
+struct unix_queued {
+	__u64 ts;
+	__u64 peer;
+	__u32 tid;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct unix_queued);
+} unix_queued SEC(".maps");
+
 #define DATA_AREA (2 * DBLAT_CAP_MAX)	/* slack lets masked offsets + sizes stay in bounds */
 #define DATA_MASK (DATA_AREA - 1)
 #define REC_AREA (DBLAT_TAIL_RECS * sizeof(struct dblat_tail_rec))
@@ -881,6 +899,15 @@ static __always_inline __u64 data_ts(struct dblat_conn *c, int dir, __u32 tid)
 		return tcp_send_start(c);
 	if (c->send_tid == tid && c->send_ts)
 		return c->send_ts;
+	{
+		__u32 zero = 0;
+		struct unix_queued *q = bpf_map_lookup_elem(&unix_queued, &zero);
+		struct unix_sock *u = (struct unix_sock *)c->sk;
+
+		if (q && q->tid == tid && q->ts > c->last_ts && u &&
+		    q->peer == (__u64)BPF_CORE_READ(u, peer))
+			return q->ts;
+	}
 	return bpf_ktime_get_ns();
 }
 
@@ -1453,9 +1480,9 @@ int BPF_PROG(dbl_sys_exit, struct pt_regs *regs, long ret)
 #define SEND_NRS (BIT(NR_write) | BIT(NR_writev) | BIT(NR_sendto) | BIT(NR_sendmsg))
 
 /*
- * Attached only once a PostgreSQL connection over a Unix socket is seen:
- * an entry hook runs on every syscall of every process, a price TCP-only
- * workloads need not pay.
+ * Where the kernel has no data-ready tracepoint (before 6.5), attached
+ * instead of it once a PostgreSQL connection over a Unix socket is seen:
+ * an entry hook runs on every syscall of every process.
  */
 SEC("tp_btf/sys_enter")
 int BPF_PROG(dbl_send_enter, struct pt_regs *regs, long nr)
@@ -1473,6 +1500,35 @@ int BPF_PROG(dbl_send_enter, struct pt_regs *regs, long nr)
 	if (c && c->state == DBLAT_CONN_PG && !c->tcp) {
 		c->send_ts = bpf_ktime_get_ns();
 		c->send_tid = (__u32)id;
+	}
+	return 0;
+}
+
+/*
+ * A Unix stream send queues its bytes on the peer and wakes it from inside
+ * the sender's syscall, before it returns: often the woken backend runs
+ * first, and a stamp at the return is late by its work. The peer's
+ * data-ready call is the first moment after the copy: it stamps the send
+ * (for a send of many buffers, its last one). Only socket sends reach it,
+ * where an entry hook would run on every syscall of every process.
+ */
+SEC("tp_btf/sk_data_ready")
+int BPF_PROG(dbl_unix_queued, struct sock *sk)
+{
+	__u32 zero = 0;
+	struct unix_queued *q;
+	__u64 id;
+
+	if (BPF_CORE_READ(sk, __sk_common.skc_family) != 1 /* AF_UNIX */)
+		return 0;
+	id = bpf_get_current_pid_tgid();
+	if (filter_targets && !is_target(id >> 32))
+		return 0;
+	q = bpf_map_lookup_elem(&unix_queued, &zero);
+	if (q) {
+		q->ts = bpf_ktime_get_ns();
+		q->peer = (__u64)sk;
+		q->tid = (__u32)id;
 	}
 	return 0;
 }

@@ -33,7 +33,7 @@
 #                    keeps 2 CPUs about 80% busy, and there the untraced p99 alone
 #                    ranged 6 to 69 ms over identical 3 s runs with a 0.3 ms p50:
 #                    schedule lag, not service time; a p99 ratio needs a stable baseline)
-#   --no-floor       no floor arms: empty BPF programs on sys_enter + sys_exit, and on
+#   --no-floor       no floor arms: empty BPF programs on sys_exit + sk_data_ready, and on
 #                    sock_send_length + sock_recv_length, against sel-unix-prepared
 #                    (what the hooks alone cost; scripts/bench/hook-floor, built by make bench)
 #   --no-bpf-stats   no profile block: kernel.bpf_stats_enabled left alone, no BPF run-time figures
@@ -456,10 +456,11 @@ fi
 
 if [ "$FLOOR" = 1 ]; then
 	# What the hooks cost before any program does any work: dblat's own
-	# (the raw syscall tracepoints), and socket tracepoints that only
-	# socket calls pay, for the design that would move to them.
-	blog "floor: empty programs on sys_enter + sys_exit (dblat's hooks on this workload)"
-	compare_tool floor-syscalls sel-unix-prepared '^attached' "$FLOOR_BIN" sys_enter sys_exit
+	# on this workload (the raw syscall exit, the Unix send stamp), and
+	# socket tracepoints that only socket calls pay, for the design that
+	# would move to them.
+	blog "floor: empty programs on sys_exit + sk_data_ready (dblat's hooks on this workload)"
+	compare_tool floor-hooks sel-unix-prepared '^attached' "$FLOOR_BIN" sys_exit sk_data_ready
 	blog "floor: empty programs on sock_send_length + sock_recv_length"
 	compare_tool floor-sockets sel-unix-prepared '^attached' "$FLOOR_BIN" sock_send_length sock_recv_length
 fi

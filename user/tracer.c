@@ -22,6 +22,7 @@ struct tracer {
 	struct stage_probes *stages;
 	struct tls_probes *tls;
 	bool send_enter_failed;
+	bool unix_queued_failed;
 	bool sched_switch_failed;
 };
 
@@ -126,6 +127,19 @@ static void resolve_servers(struct tracer *t, const struct tracer_opts *o)
 	}
 }
 
+/* The kernel has this tracepoint (tracefs is mounted by then: ensure_tracefs). */
+static bool kernel_has_tracepoint(const char *category, const char *name)
+{
+	char path[128];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/sys/kernel/tracing/events/%s/%s", category, name);
+	if (!stat(path, &st))
+		return true;
+	snprintf(path, sizeof(path), "/sys/kernel/debug/tracing/events/%s/%s", category, name);
+	return !stat(path, &st);
+}
+
 /* Attach a program held back at load; a failure is said once (why: what the user loses). */
 static bool attach_later(struct bpf_program *prog, struct bpf_link **link, bool *failed, const char *why)
 {
@@ -172,6 +186,11 @@ struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void
 	}
 
 	bpf_program__set_autoattach(t->skel->progs.dbl_send_enter, false);
+	bpf_program__set_autoattach(t->skel->progs.dbl_unix_queued, false);
+	if (!kernel_has_tracepoint("sock", "sk_data_ready")) {
+		bpf_program__set_autoload(t->skel->progs.dbl_unix_queued, false);
+		t->unix_queued_failed = true;
+	}
 	bpf_program__set_autoattach(t->skel->progs.dbl_sched_switch, false);
 	err = wire_bpf__load(t->skel);
 	if (err) {
@@ -282,11 +301,17 @@ uint64_t tracer_map_bytes(struct tracer *t)
 	return total;
 }
 
+/* Unix sends are stamped where their bytes reach the peer, or else at syscall entry. */
 void tracer_stamp_unix_sends(struct tracer *t)
 {
-	if (t)
-		attach_later(t->skel->progs.dbl_send_enter, &t->skel->links.dbl_send_enter, &t->send_enter_failed,
-			     "cannot hook syscall entry: requests over Unix sockets are timed from their send's return");
+	if (!t)
+		return;
+	if (!t->unix_queued_failed &&
+	    attach_later(t->skel->progs.dbl_unix_queued, &t->skel->links.dbl_unix_queued, &t->unix_queued_failed,
+			 "cannot hook sk_data_ready: Unix sends are stamped at syscall entry instead"))
+		return;
+	attach_later(t->skel->progs.dbl_send_enter, &t->skel->links.dbl_send_enter, &t->send_enter_failed,
+		     "cannot hook syscall entry: requests over Unix sockets are timed from their send's return");
 }
 
 void tracer_close(struct tracer *t)

@@ -105,8 +105,8 @@ def med: map(select(. != null)) | sort
 	[S("syscall tax on a process dblat does not target (dd, 1-byte read+write, min CPU): untraced "),
 	 F($tx.untraced_ns_per_syscall_min; 0; 0), S(" ns/syscall, dblat attached "),
 	 F($tx.dblat_ns_per_syscall_min; 0; 0), S(" ns/syscall: +"), F($tx.added_ns_per_syscall; 0; 0), S(" ns")] | line,
-	(if $tx.floor_syscalls_added_ns != null then
-	   [S("  the same with empty programs on sys_enter + sys_exit: +"), F($tx.floor_syscalls_added_ns; 0; 0),
+	(if $tx.floor_hooks_added_ns != null then
+	   [S("  the same with empty programs on sys_exit + sk_data_ready: +"), F($tx.floor_hooks_added_ns; 0; 0),
 	    S(" ns; on sock_send_length + sock_recv_length: +"), F($tx.floor_sockets_added_ns; 0; 0), S(" ns")] | line
 	 else empty end)
    else empty end),

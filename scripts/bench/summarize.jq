@@ -95,7 +95,7 @@ def summarize_arm($runs; $w; $arm):
 	  else . end;
 
 # Floors (empty programs) and bpftrace comparisons: the tool and the workload it runs on
-def tool_workload: [["floor-syscalls", "sel-unix-prepared"], ["floor-sockets", "sel-unix-prepared"],
+def tool_workload: [["floor-hooks", "sel-unix-prepared"], ["floor-sockets", "sel-unix-prepared"],
 		    ["bpftrace-uprobe", "sel-unix-prepared"], ["bpftrace-usdt", "sel-unix-simple"]];
 
 $meta[0] as $meta
@@ -125,14 +125,14 @@ $meta[0] as $meta
 		       # dblat on the same workload, for the side-by-side line
 		       dblat_tput_ratio_median: (($wl[$w] // {}) | .tput_ratio_median)}))) as $comps
 # Syscall tax on processes dblat does not target
-| (reduce ("untraced", "dblat", "floor-syscalls", "floor-sockets") as $arm ({runs: $tax};
+| (reduce ("untraced", "dblat", "floor-hooks", "floor-sockets") as $arm ({runs: $tax};
 	[ $tax[] | select(.arm == $arm and (.foreign_tracing_progs | truthy | not)) | .ns_per_syscall ] as $cl
 	| [ $tax[] | select(.arm == $arm) | .ns_per_syscall ] as $al
 	| (if ($cl | length) > 0 then $cl else $al end) as $l
 	| .["\($arm)_ns_per_syscall_min"] = (if ($l | length) > 0 then ($l | min) else null end))
    | .untraced_ns_per_syscall_min as $u
-   | .floor_syscalls_added_ns = (if $u != null and .["floor-syscalls_ns_per_syscall_min"] != null
-		then .["floor-syscalls_ns_per_syscall_min"] - $u else null end)
+   | .floor_hooks_added_ns = (if $u != null and .["floor-hooks_ns_per_syscall_min"] != null
+		then .["floor-hooks_ns_per_syscall_min"] - $u else null end)
    | .floor_sockets_added_ns = (if $u != null and .["floor-sockets_ns_per_syscall_min"] != null
 		then .["floor-sockets_ns_per_syscall_min"] - $u else null end)
    | .added_ns_per_syscall = (if .untraced_ns_per_syscall_min != null and .dblat_ns_per_syscall_min != null
