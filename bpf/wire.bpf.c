@@ -1480,7 +1480,7 @@ int BPF_PROG(dbl_sys_exit, struct pt_regs *regs, long ret)
 #define SEND_NRS (BIT(NR_write) | BIT(NR_writev) | BIT(NR_sendto) | BIT(NR_sendmsg))
 
 /*
- * Where the kernel has no data-ready tracepoint (before 6.5), attached
+ * Where the kernel has no data-ready tracepoint (older kernels), attached
  * instead of it once a PostgreSQL connection over a Unix socket is seen:
  * an entry hook runs on every syscall of every process.
  */
