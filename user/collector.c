@@ -227,7 +227,7 @@ static void name_del(struct name_fp **l, const struct pg_str *name)
 
 static struct pending *q_at(struct conn *k, uint32_t i)
 {
-	return &k->q[(k->qhead + i) % k->qcap];
+	return &k->q[(k->qhead + i) & (k->qcap - 1)];	/* qcap: a power of two */
 }
 
 static struct pending *q_front(struct conn *k)
@@ -246,7 +246,7 @@ static void q_pop(struct conn *k)
 	if (p->type == 'P' || p->type == 'B')
 		for (i = 0; i < STAGE_N; i++)
 			k->stage_carry[i] += p->stage[i];
-	k->qhead = (k->qhead + 1) % k->qcap;
+	k->qhead = (k->qhead + 1) & (k->qcap - 1);
 	k->qlen--;
 }
 
@@ -291,7 +291,13 @@ static void q_push(struct collector *c, struct conn *k, char type, uint32_t fp, 
 		}
 	}
 	p = q_at(k, k->qlen++);
-	memset(p, 0, sizeof(*p));
+	/* Field by field: a memset of the whole entry, name buffer and all, was
+	 * a twentieth of the consumer's time. */
+	p->rows = 0;
+	p->error = false;
+	memset(p->sqlstate, 0, sizeof(p->sqlstate));
+	p->stmt[0] = '\0';
+	memset(p->stage, 0, sizeof(p->stage));
 	p->type = type;
 	p->fp = fp;
 	p->ts = ts;
