@@ -284,8 +284,6 @@ static void account(struct reqbind *rb, struct rb_req *q)
 		uint64_t past = span(s > q->last_send ? s : q->last_send, e);
 		uint64_t early = span(s, e < q->arrival ? e : q->arrival);
 
-		if (early + past > ns)	/* a statement spanning the whole request */
-			early = ns - past;
 		db += ns;
 		after += past;
 		before += early;
