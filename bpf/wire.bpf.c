@@ -1342,9 +1342,8 @@ static __always_inline int connect_exit(struct pt_regs *regs, long ret)
 	if (!is_target(tgid))
 		return 0;
 	sk = fd_stream_sock(fd, &f);
-	/* A reused fd number starts a new connection (as does a second connect()). */
+	/* A reused fd number starts a new connection; a second connect() is replaced below. */
 	end_stale(key, fd, sk);
-	bpf_map_delete_elem(&conns, &key);
 	sc = bpf_map_lookup_elem(&scratch_map, &zero);
 	if (!sk || !sc)
 		return 0;
