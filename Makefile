@@ -27,6 +27,8 @@ DEMO_CLIENT := scripts/demo/libpq_pool_client
 BENCH_INFLATE := scripts/bench/inflate
 # empty programs on chosen tracepoints: the floor under scripts/bench-overhead.sh
 BENCH_FLOOR := scripts/bench/hook-floor
+# the least per-statement work of a design without syscall hooks or events
+BENCH_STEADY := scripts/bench/steady-floor
 
 ifeq ($(V),1)
 Q =
@@ -83,6 +85,15 @@ $(BENCH_FLOOR): $(BENCH_FLOOR).c
 	$(call msg,CC,$@)
 	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror $< -lbpf -o $@
 
+$(OUTPUT)/steady-floor.bpf.o: $(BENCH_STEADY).bpf.c $(BENCH_STEADY).h $(VMLINUX_H) | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -Iscripts/bench -c $< -o $(@:.bpf.o=.tmp.bpf.o)
+	$(Q)$(BPFTOOL) gen object $@ $(@:.bpf.o=.tmp.bpf.o)
+
+$(BENCH_STEADY): $(BENCH_STEADY).c $(BENCH_STEADY).h $(OUTPUT)/steady-floor.skel.h
+	$(call msg,CC,$@)
+	$(Q)$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -I$(OUTPUT) -Iscripts/bench $< -lbpf -lelf -lz -o $@
+
 unit: $(OUTPUT)/unit_tests
 	$(Q)$(OUTPUT)/unit_tests
 
@@ -98,7 +109,7 @@ fuzz:
 		$(OUTPUT)/fuzz/$$n -max_total_time=$${FUZZ_SECONDS:-30} || exit 1; \
 	done
 
-bench: dblat $(BENCH_INFLATE) $(BENCH_FLOOR)
+bench: dblat $(BENCH_INFLATE) $(BENCH_FLOOR) $(BENCH_STEADY)
 	$(Q)scripts/bench-overhead.sh
 
 # The demo sets up a fresh machine itself: packages first, then the build.

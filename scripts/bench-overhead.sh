@@ -35,7 +35,9 @@
 #                    schedule lag, not service time; a p99 ratio needs a stable baseline)
 #   --no-floor       no floor arms: empty BPF programs on sys_exit + sk_data_ready, and on
 #                    sock_send_length + sock_recv_length, against sel-unix-prepared
-#                    (what the hooks alone cost; scripts/bench/hook-floor, built by make bench)
+#                    (what the hooks alone cost; scripts/bench/hook-floor, built by make bench);
+#                    and the least per-statement work with no events, timing every statement
+#                    at both ends on the socket tracepoints (scripts/bench/steady-floor)
 #   --no-bpf-stats   no profile block: kernel.bpf_stats_enabled left alone, no BPF run-time figures
 #   --keep           keep the temp dir (cluster gone, logs and dblat JSON kept)
 #
@@ -80,6 +82,7 @@ DBLAT_ARGS_SET=0
 COMPARE=
 FLOOR=1
 FLOOR_BIN=$HERE/bench/hook-floor
+STEADY_BIN=$HERE/bench/steady-floor
 BPF_STATS=1
 SCALE=10
 CLIENTS=4
@@ -141,6 +144,7 @@ mkdir -p "$(dirname "$OUT")"
 bench_need jq ss bpftool /usr/bin/time
 [ "$COMPARE" = 0 ] || bench_need bpftrace
 [ "$FLOOR" = 0 ] || [ -x "$FLOOR_BIN" ] || bdie "$FLOOR_BIN is missing: run make bench (or pass --no-floor)"
+[ "$FLOOR" = 0 ] || [ -x "$STEADY_BIN" ] || bdie "$STEADY_BIN is missing: run make bench (or pass --no-floor)"
 bench_init overhead
 RUNS="$BENCH_TMP/runs.jsonl"
 BLOCKS="$BENCH_TMP/blocks.jsonl"
@@ -194,6 +198,11 @@ pg_tree_ticks() {
 #   run_load WORKLOAD ARM PAIR [BLOCK_ID]
 # ARM is untraced, dblat, bpftrace-uprobe or bpftrace-usdt; a tracer, if any,
 # is TRACER_PID.
+# The names of a profiled arm's programs start with this.
+prog_prefix() {
+	case $1 in floor-steady-*) echo steady_ ;; *) echo dbl_ ;; esac
+}
+
 run_load() {
 	local w=$1 arm=$2 pair=$3 block=${4:-null}
 	local tr=${W_TR[$w]} host sslmode=disable extra=() logpfx='' out tf
@@ -208,9 +217,9 @@ run_load() {
 		extra+=(-R "$RATE" -l --log-prefix="$logpfx")
 	fi
 	if [ -n "$TRACER_PID" ]; then
-		if [ "$arm" = dblat-profile ]; then
-			b0=$(bpf_prog_stats "$TRACER_PID")
-			p0=$(bpf_prog_stats_json "$TRACER_PID")
+		if [[ "$arm" == *-profile ]]; then
+			b0=$(bpf_prog_stats "$TRACER_PID" "$(prog_prefix "$arm")")
+			p0=$(bpf_prog_stats_json "$TRACER_PID" "$(prog_prefix "$arm")")
 		fi
 		tk0=$(proc_cpu_ticks "$TRACER_PID")
 	fi
@@ -228,9 +237,9 @@ run_load() {
 	read -r s1 s1t < <(sys_ticks)
 	if [ -n "$TRACER_PID" ]; then
 		tk1=$(proc_cpu_ticks "$TRACER_PID")
-		if [ "$arm" = dblat-profile ]; then
-			b1=$(bpf_prog_stats "$TRACER_PID")
-			p1=$(bpf_prog_stats_json "$TRACER_PID")
+		if [[ "$arm" == *-profile ]]; then
+			b1=$(bpf_prog_stats "$TRACER_PID" "$(prog_prefix "$arm")")
+			p1=$(bpf_prog_stats_json "$TRACER_PID" "$(prog_prefix "$arm")")
 		fi
 	fi
 	sleep 0.2 # let the postmaster reap the backends, so their CPU shows in its cutime
@@ -268,7 +277,7 @@ run_load() {
 		   tracer_cpu_s: (($tk1 - $tk0) / $hz),
 		   cpu_us_per_tx: (if ($ntx // 0) > 0 then 1e6 * $ours / $ntx else null end),
 		   tracer_cpu_pct: (if $arm | startswith("untraced") then null else 100 * (($tk1 - $tk0) / $hz) / $wall end),
-		   bpf: (if $arm != "dblat-profile" or ($b1[2] == 0) then null else
+		   bpf: (if ($arm | endswith("-profile") | not) or ($b1[2] == 0) then null else
 		         {progs: $b1[2], run_time_ns: ($b1[0] - $b0[0]), run_cnt: ($b1[1] - $b0[1]),
 		          ns_per_run: (if $b1[1] > $b0[1] then ($b1[0] - $b0[0]) / ($b1[1] - $b0[1]) else null end),
 		          runs_per_s: (($b1[1] - $b0[1]) / $wall),
@@ -412,9 +421,24 @@ compare_tool() {
 		local sends done_
 		sends=$(awk '/^@sends:/ { print $2 }' "$log.out" | tail -n 1)
 		done_=$(awk '/^@done:/ { print $2 }' "$log.out" | tail -n 1)
+		# steady-floor: the statements it timed at each end.
+		local cc cs
+		cc=$(awk '/^@calls_client:/ { print $2 }' "$log.out" | tail -n 1)
+		cs=$(awk '/^@calls_server:/ { print $2 }' "$log.out" | tail -n 1)
 		jq -cn --arg arm "$arm" --argjson pair "$pair" --argjson s "${sends:-null}" --argjson d "${done_:-null}" --argjson rc "$rc" \
-			'{tool: $arm, pair: $pair, start_hits: $s, completed: $d, exit: $rc}' >>"$BENCH_TMP/tools.jsonl"
+			--argjson cc "${cc:-null}" --argjson cs "${cs:-null}" \
+			'{tool: $arm, pair: $pair, start_hits: $s, completed: $d, calls_client: $cc, calls_server: $cs, exit: $rc}' \
+			>>"$BENCH_TMP/tools.jsonl"
 	done
+	# The least-work design's own BPF time, with statistics on, outside the pairs.
+	if [ "$arm" = floor-steady ] && [ "$BPF_STATS" = 1 ] && tracer_start "$arm" "$ready" "$BENCH_TMP/$arm.profile.err" 60 "$@"; then
+		bpf_stats_on
+		sleep 1
+		run_load "$w" "$arm-profile" $((PAIRS + 1))
+		bpf_stats_restore
+		tracer_stop 30 || true
+		wait_progs_gone 5
+	fi
 }
 
 # ---------------------------------------------------------------------------
@@ -463,6 +487,10 @@ if [ "$FLOOR" = 1 ]; then
 	compare_tool floor-hooks sel-unix-prepared '^attached' "$FLOOR_BIN" sys_exit sk_data_ready
 	blog "floor: empty programs on sock_send_length + sock_recv_length"
 	compare_tool floor-sockets sel-unix-prepared '^attached' "$FLOOR_BIN" sock_send_length sock_recv_length
+	# The design without syscall hooks and without events in the steady
+	# state, reduced to its hot path: the cost no such design goes under.
+	blog "floor: the least per-statement work at both ends, no events (socket tracepoints)"
+	compare_tool floor-steady sel-unix-prepared '^attached' "$STEADY_BIN" postgres pgbench
 fi
 if [ "$COMPARE" = 1 ]; then
 	blog "comparison: bpftrace libpq uprobes (PQsendQuery*/PQgetResult) on sel-unix-prepared"

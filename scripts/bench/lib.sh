@@ -12,7 +12,8 @@
 #   proc_cpu_ticks PID       utime+stime (clock ticks) of a whole process
 #   proc_hwm_kib PID         VmHWM in KiB
 #   bpf_ids PID prog|map     BPF object ids PID holds open (from /proc/PID/fdinfo)
-#   bpf_prog_stats PID       "run_time_ns run_cnt nprogs" summed over PID's dbl_* programs
+#   bpf_prog_stats PID [PFX] "run_time_ns run_cnt nprogs" summed over PID's programs named PFX*
+#                            (default dbl_)
 #   bpf_map_bytes PID        sum of bytes_memlock over the maps of PID's programs
 #   bpf_stats_on / bpf_stats_restore   kernel.bpf_stats_enabled
 #
@@ -278,25 +279,25 @@ bpf_ids() {
 	grep -h "^$key:" /proc/"$1"/fdinfo/* 2>/dev/null | awk '{ print $2 }' | sort -un
 }
 
-# "run_time_ns run_cnt nprogs" over PID's programs whose name starts with dbl_.
+# "run_time_ns run_cnt nprogs" over PID's programs whose name starts with PFX (dbl_).
 bpf_prog_stats() {
 	local ids
 	ids=$(bpf_ids "$1" prog | paste -sd, -)
 	[ -n "$ids" ] || { echo "0 0 0"; return; }
-	bpftool prog show -j 2>/dev/null | jq -r --arg ids "$ids" '
+	bpftool prog show -j 2>/dev/null | jq -r --arg ids "$ids" --arg pfx "${2:-dbl_}" '
 		($ids | split(",") | map(tonumber)) as $want
-		| [ .[] | select((.id as $i | $want | index($i)) and ((.name // "") | startswith("dbl_"))) ]
+		| [ .[] | select((.id as $i | $want | index($i)) and ((.name // "") | startswith($pfx))) ]
 		| "\(map(.run_time_ns // 0) | add // 0) \(map(.run_cnt // 0) | add // 0) \(length)"'
 }
 
-# Per-program stats as JSON {name: [run_time_ns, run_cnt]}.
+# Per-program stats as JSON {name: [run_time_ns, run_cnt]} (PFX as above).
 bpf_prog_stats_json() {
 	local ids
 	ids=$(bpf_ids "$1" prog | paste -sd, -)
 	[ -n "$ids" ] || { echo "{}"; return; }
-	bpftool prog show -j 2>/dev/null | jq -c --arg ids "$ids" '
+	bpftool prog show -j 2>/dev/null | jq -c --arg ids "$ids" --arg pfx "${2:-dbl_}" '
 		($ids | split(",") | map(tonumber)) as $want
-		| [ .[] | select((.id as $i | $want | index($i)) and ((.name // "") | startswith("dbl_"))) ]
+		| [ .[] | select((.id as $i | $want | index($i)) and ((.name // "") | startswith($pfx))) ]
 		| map({ key: .name, value: [ (.run_time_ns // 0), (.run_cnt // 0) ] }) | from_entries'
 }
 

@@ -61,7 +61,11 @@ def med: map(select(. != null)) | sort
    else empty end),
   ($comps | keys_unsorted[] as $tool | $comps[$tool]
    | tput_row($tool),
-     (if .start_hits_per_tx_median != null then
+     (if .calls_client_per_tx_median != null then
+	[S(("" | lj(18)) + " on \(.workload): least work per statement, no events; statements timed per tx: client "),
+	 F(.calls_client_per_tx_median; 3; 0), S(", server "), F(.calls_server_per_tx_median; 3; 0),
+	 S("; BPF "), F(.bpf.us_per_tx_median; 2; 0), S(" us/tx; dblat: ratio "), F(.dblat_tput_ratio_median; 3; 0)] | line
+      elif .start_hits_per_tx_median != null then
 	[S(("" | lj(18)) + " on \(.workload): "), F(.start_hits_per_tx_median; 2; 0),
 	 S(" start-probe hits/tx; dblat on the same workload: ratio "), F(.dblat_tput_ratio_median; 3; 0)] | line
       else
@@ -107,7 +111,8 @@ def med: map(select(. != null)) | sort
 	 F($tx.dblat_ns_per_syscall_min; 0; 0), S(" ns/syscall: +"), F($tx.added_ns_per_syscall; 0; 0), S(" ns")] | line,
 	(if $tx.floor_hooks_added_ns != null then
 	   [S("  the same with empty programs on sys_exit + sk_data_ready: +"), F($tx.floor_hooks_added_ns; 0; 0),
-	    S(" ns; on sock_send_length + sock_recv_length: +"), F($tx.floor_sockets_added_ns; 0; 0), S(" ns")] | line
+	    S(" ns; on sock_send_length + sock_recv_length: +"), F($tx.floor_sockets_added_ns; 0; 0),
+	    S(" ns; least-work design: +"), F($tx.floor_steady_added_ns; 0; 0), S(" ns")] | line
 	 else empty end)
    else empty end),
   "",

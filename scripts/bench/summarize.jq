@@ -96,6 +96,7 @@ def summarize_arm($runs; $w; $arm):
 
 # Floors (empty programs) and bpftrace comparisons: the tool and the workload it runs on
 def tool_workload: [["floor-hooks", "sel-unix-prepared"], ["floor-sockets", "sel-unix-prepared"],
+		    ["floor-steady", "sel-unix-prepared"],
 		    ["bpftrace-uprobe", "sel-unix-prepared"], ["bpftrace-usdt", "sel-unix-simple"]];
 
 $meta[0] as $meta
@@ -122,10 +123,13 @@ $meta[0] as $meta
 		| (reduce ($runs[] | select(.arm == $tool)) as $r ({}; .[$r.pair | tostring] = $r.transactions)) as $ntx
 		| . + {runs: $tr,
 		       start_hits_per_tx_median: ($tr | map(select(.start_hits != null) | ratio(.start_hits; $ntx[.pair | tostring])) | med),
+		       # steady-floor: statements it timed per transaction, at each end
+		       calls_client_per_tx_median: ($tr | map(select(.calls_client != null) | ratio(.calls_client; $ntx[.pair | tostring])) | med),
+		       calls_server_per_tx_median: ($tr | map(select(.calls_server != null) | ratio(.calls_server; $ntx[.pair | tostring])) | med),
 		       # dblat on the same workload, for the side-by-side line
 		       dblat_tput_ratio_median: (($wl[$w] // {}) | .tput_ratio_median)}))) as $comps
 # Syscall tax on processes dblat does not target
-| (reduce ("untraced", "dblat", "floor-hooks", "floor-sockets") as $arm ({runs: $tax};
+| (reduce ("untraced", "dblat", "floor-hooks", "floor-sockets", "floor-steady") as $arm ({runs: $tax};
 	[ $tax[] | select(.arm == $arm and (.foreign_tracing_progs | truthy | not)) | .ns_per_syscall ] as $cl
 	| [ $tax[] | select(.arm == $arm) | .ns_per_syscall ] as $al
 	| (if ($cl | length) > 0 then $cl else $al end) as $l
@@ -135,6 +139,8 @@ $meta[0] as $meta
 		then .["floor-hooks_ns_per_syscall_min"] - $u else null end)
    | .floor_sockets_added_ns = (if $u != null and .["floor-sockets_ns_per_syscall_min"] != null
 		then .["floor-sockets_ns_per_syscall_min"] - $u else null end)
+   | .floor_steady_added_ns = (if $u != null and .["floor-steady_ns_per_syscall_min"] != null
+		then .["floor-steady_ns_per_syscall_min"] - $u else null end)
    | .added_ns_per_syscall = (if .untraced_ns_per_syscall_min != null and .dblat_ns_per_syscall_min != null
 		then .dblat_ns_per_syscall_min - .untraced_ns_per_syscall_min else null end)) as $tx
 # Targets
