@@ -126,7 +126,7 @@ scenario: dblat
 
 clean:
 	$(call msg,CLEAN)
-	$(Q)rm -rf $(OUTPUT) dblat $(DEMO_CLIENT) $(BENCH_INFLATE) $(BENCH_FLOOR)
+	$(Q)rm -rf $(OUTPUT) dblat $(DEMO_CLIENT) $(BENCH_INFLATE) $(BENCH_FLOOR) $(BENCH_STEADY)
 
 .DELETE_ON_ERROR:
 .SECONDARY:
