@@ -17,6 +17,8 @@ def pystr: if . == null then "None" elif . == true then "True" elif . == false t
 def S($s): "s" + $s;
 def N($v; $nd; $w; $int): "n\($nd),\($w),\(if $int then "I" else "F" end),\(if $v == null then "-" else $v | tostring end)";
 def F($v; $nd; $w): N($v; $nd; $w; false);
+# A signed difference: "+" before a value that is not negative.
+def plus($v): if $v != null and $v < 0 then "" else "+" end;
 def isint: type == "number" and . == floor;
 def medint: map(select(. != null)) | sort | length % 2 == 1 and (.[(length - 1) / 2] | isint);
 def group($w; $pieces): ["[\($w)"] + $pieces + ["]"];
@@ -108,11 +110,11 @@ def med: map(select(. != null)) | sort
   ($res.syscall_tax as $tx | if ($tx.runs | length) > 0 then
 	[S("syscall tax on a process dblat does not target (dd, 1-byte read+write, min CPU): untraced "),
 	 F($tx.untraced_ns_per_syscall_min; 0; 0), S(" ns/syscall, dblat attached "),
-	 F($tx.dblat_ns_per_syscall_min; 0; 0), S(" ns/syscall: +"), F($tx.added_ns_per_syscall; 0; 0), S(" ns")] | line,
+	 F($tx.dblat_ns_per_syscall_min; 0; 0), S(" ns/syscall: " + plus($tx.added_ns_per_syscall)), F($tx.added_ns_per_syscall; 0; 0), S(" ns")] | line,
 	(if $tx.floor_hooks_added_ns != null then
-	   [S("  the same with empty programs on sys_exit + sk_data_ready: +"), F($tx.floor_hooks_added_ns; 0; 0),
-	    S(" ns; on sock_send_length + sock_recv_length: +"), F($tx.floor_sockets_added_ns; 0; 0),
-	    S(" ns; least-work design: +"), F($tx.floor_steady_added_ns; 0; 0), S(" ns")] | line
+	   [S("  the same with empty programs on sys_exit + sk_data_ready: " + plus($tx.floor_hooks_added_ns)), F($tx.floor_hooks_added_ns; 0; 0),
+	    S(" ns; on sock_send_length + sock_recv_length: " + plus($tx.floor_sockets_added_ns)), F($tx.floor_sockets_added_ns; 0; 0),
+	    S(" ns; least-work design: " + plus($tx.floor_steady_added_ns)), F($tx.floor_steady_added_ns; 0; 0), S(" ns")] | line
 	 else empty end)
    else empty end),
   "",
