@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/* One order out of per-CPU rings (user/ring_merge.c). */
+#include <stdint.h>
+#include <stdlib.h>
+#include "check.h"
+#include "dblat.h"
+#include "ring_merge.h"
+
+struct seen {
+	uint64_t ts[64];
+	uint32_t tid[64];
+	size_t size[64];
+	int n;
+};
+
+static int collect(void *ctx, void *data, size_t size)
+{
+	struct seen *s = ctx;
+	const struct dblat_event *ev = data;
+
+	if (s->n < 64) {
+		s->ts[s->n] = ev->ts_ns;
+		s->tid[s->n] = ev->tid;
+		s->size[s->n] = size;
+		s->n++;
+	}
+	return 0;
+}
+
+static void push(struct ring_merge *m, int ring, uint64_t ts, uint32_t tid, size_t extra)
+{
+	uint8_t buf[sizeof(struct dblat_event) + 64] = { 0 };
+	struct dblat_event *ev = (struct dblat_event *)buf;
+
+	ev->ts_ns = ts;
+	ev->tid = tid;
+	CHECK_EQ_INT(ring_merge_push(m, ring, buf, sizeof(*ev) + extra), 0);
+}
+
+TEST(ring_merge_oldest_head_first)
+{
+	struct ring_merge *m = ring_merge_new(2);
+	struct seen s = { 0 };
+
+	push(m, 0, 10, 1, 0);
+	push(m, 0, 30, 1, 5);
+	push(m, 1, 20, 2, 3);
+	push(m, 1, 40, 2, 0);
+	CHECK_EQ_INT(ring_merge_flush(m, UINT64_MAX, collect, &s), 4);
+	CHECK_EQ_INT(s.n, 4);
+	CHECK_EQ_INT(s.ts[0], 10);
+	CHECK_EQ_INT(s.ts[1], 20);
+	CHECK_EQ_INT(s.ts[2], 30);
+	CHECK_EQ_INT(s.ts[3], 40);
+	/* Sizes survive the padding. */
+	CHECK_EQ_INT(s.size[1], sizeof(struct dblat_event) + 3);
+	CHECK_EQ_INT(s.size[2], sizeof(struct dblat_event) + 5);
+	CHECK_EQ_INT(ring_merge_held(m), 0);
+	ring_merge_free(m);
+}
+
+/*
+ * A ring's own order is kept even where its stamps go back: a connection's
+ * identity event (stamped when written) precedes its first data event
+ * (stamped at the send's start, earlier).
+ */
+TEST(ring_merge_keeps_a_rings_order)
+{
+	struct ring_merge *m = ring_merge_new(2);
+	struct seen s = { 0 };
+
+	push(m, 0, 50, 1, 0);	/* CONN */
+	push(m, 0, 45, 1, 0);	/* its first DATA, stamped at the send's start */
+	push(m, 1, 47, 2, 0);
+	ring_merge_flush(m, UINT64_MAX, collect, &s);
+	CHECK_EQ_INT(s.n, 3);
+	CHECK_EQ_INT(s.ts[0], 47);
+	CHECK_EQ_INT(s.ts[1], 50);
+	CHECK_EQ_INT(s.ts[2], 45);
+	ring_merge_free(m);
+}
+
+/*
+ * A thread moved from CPU 1 to CPU 0: its send went to ring 1, its read to
+ * ring 0. Draining ring 0 first must not hand the read on before the send.
+ */
+TEST(ring_merge_thread_that_moved)
+{
+	struct ring_merge *m = ring_merge_new(2);
+	struct seen s = { 0 };
+
+	push(m, 0, 200, 7, 0);	/* the read, on CPU 0 */
+	push(m, 1, 100, 7, 0);	/* the send before it, on CPU 1 */
+	ring_merge_flush(m, UINT64_MAX, collect, &s);
+	CHECK_EQ_INT(s.n, 2);
+	CHECK_EQ_INT(s.ts[0], 100);
+	CHECK_EQ_INT(s.ts[1], 200);
+	ring_merge_free(m);
+}
+
+/* Events stamped after the horizon wait, with everything behind them in their ring. */
+TEST(ring_merge_horizon_holds_the_rest)
+{
+	struct ring_merge *m = ring_merge_new(2);
+	struct seen s = { 0 };
+
+	push(m, 0, 10, 1, 0);
+	push(m, 0, 90, 1, 0);
+	push(m, 0, 20, 1, 0);	/* behind a held one: waits too */
+	push(m, 1, 30, 2, 0);
+	CHECK_EQ_INT(ring_merge_flush(m, 50, collect, &s), 2);
+	CHECK_EQ_INT(s.ts[0], 10);
+	CHECK_EQ_INT(s.ts[1], 30);
+	CHECK_EQ_INT(ring_merge_held(m), 2);
+	/* The send that was still being written arrives, stamped before the horizon was. */
+	push(m, 1, 40, 2, 0);
+	CHECK_EQ_INT(ring_merge_flush(m, 100, collect, &s), 3);
+	CHECK_EQ_INT(s.ts[2], 40);
+	CHECK_EQ_INT(s.ts[3], 90);
+	CHECK_EQ_INT(s.ts[4], 20);
+	ring_merge_free(m);
+}
+
+/* A ring's buffer grows and is reclaimed without losing or reordering events. */
+TEST(ring_merge_many_events)
+{
+	struct ring_merge *m = ring_merge_new(3);
+	uint64_t last = 0;
+	int bad = 0, got = 0, round;
+
+	for (round = 0; round < 50; round++) {
+		struct seen s = { 0 };
+		int i;
+
+		for (i = 0; i < 60; i++) {
+			uint64_t ts = (uint64_t)round * 1000 + i * 10 + 1;
+
+			push(m, i % 3, ts, 1, (size_t)(i % 40));
+		}
+		/* Hold the last 20 stamps of the round back to the next one. */
+		ring_merge_flush(m, (uint64_t)round * 1000 + 400, collect, &s);
+		for (i = 0; i < s.n; i++) {
+			bad += s.ts[i] < last;
+			last = s.ts[i];
+		}
+		got += s.n;
+	}
+	{
+		struct seen s = { 0 };
+
+		ring_merge_flush(m, UINT64_MAX, collect, &s);
+		got += s.n;
+	}
+	CHECK_EQ_INT(bad, 0);
+	CHECK_EQ_INT(got, 50 * 60);
+	CHECK_EQ_INT(ring_merge_held(m), 0);
+	ring_merge_free(m);
+}
+
+TEST(ring_merge_bad_ring)
+{
+	struct ring_merge *m = ring_merge_new(1);
+	struct dblat_event ev = { 0 };
+
+	CHECK_EQ_INT(ring_merge_push(m, 1, &ev, sizeof(ev)), -1);
+	CHECK_EQ_INT(ring_merge_push(m, -1, &ev, sizeof(ev)), -1);
+	CHECK(ring_merge_new(0) == NULL);
+	ring_merge_free(m);
+}
