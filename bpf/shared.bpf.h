@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
 /*
- * What every dblat BPF object has in common: the ring buffer, the counters
+ * What every dblat BPF object has in common: the ring buffers, the counters
  * and the target maps. The wire object owns them; the stage and TLS objects
  * declare the same maps and user space points them at the wire object's
- * (bpf_map__reuse_fd), so events interleave in one ring and are counted once.
+ * (bpf_map__reuse_fd), so events are counted once.
  */
 #ifndef DBLAT_SHARED_BPF_H
 #define DBLAT_SHARED_BPF_H
@@ -12,10 +12,29 @@ const volatile bool filter_targets = false;	/* trace only tgids in `targets` */
 const volatile __u32 self_tgid = 0;
 const volatile __u64 wakeup_bytes = 1 << 20;	/* wake the consumer past this backlog */
 
-struct {
+struct event_ring {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 16 << 20);	/* resized by user space */
+	__uint(max_entries, 1 << 20);
+};
+
+/*
+ * A ring per CPU, created and sized by user space, which merges them by
+ * time (user/ring_merge.c): one ring shared by all CPUs has its lock and
+ * positions bounce between them on every event.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);		/* set to the number of possible CPUs */
+	__type(key, __u32);
+	__array(values, struct event_ring);
 } events SEC(".maps");
+
+static __always_inline void *cpu_ring(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	return bpf_map_lookup_elem(&events, &cpu);
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -77,9 +96,9 @@ static __always_inline void stat_inc(__u32 idx)
 }
 
 /* Events go out without wake-ups (user space polls on a timer) unless a backlog builds. */
-static __always_inline __u64 rb_flags(void)
+static __always_inline __u64 rb_flags(void *ring)
 {
-	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > wakeup_bytes ?
+	return bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) > wakeup_bytes ?
 		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
@@ -87,10 +106,16 @@ static __always_inline void emit(void *data, __u64 size)
 {
 	__u32 idx = DBLAT_STAT_EVENTS;
 	__u64 *n = bpf_map_lookup_elem(&stats, &idx);
-	/* Reading the ring's positions pulls a cache line the consumer writes: not every time. */
-	__u64 flags = n && !(*n & 63) ? rb_flags() : BPF_RB_NO_WAKEUP;
+	void *ring = cpu_ring();
+	__u64 flags;
 
-	if (bpf_ringbuf_output(&events, data, size, flags))
+	if (!ring) {
+		stat_inc(DBLAT_STAT_DROPS);
+		return;
+	}
+	/* Reading the ring's positions pulls a cache line the consumer writes: not every time. */
+	flags = n && !(*n & 63) ? rb_flags(ring) : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(ring, data, size, flags))
 		stat_inc(DBLAT_STAT_DROPS);
 	else if (n)
 		*n += 1;

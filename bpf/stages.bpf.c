@@ -59,7 +59,8 @@ static __always_inline struct backend *backend(void)
 
 static __always_inline struct stage_rec *stage_new(__u32 kind, __u64 start, __u64 end)
 {
-	struct stage_rec *r = bpf_ringbuf_reserve(&events, sizeof(*r), 0);
+	void *ring = cpu_ring();
+	struct stage_rec *r = ring ? bpf_ringbuf_reserve(ring, sizeof(*r), 0) : NULL;
 	__u64 id = bpf_get_current_pid_tgid();
 
 	if (!r) {
@@ -80,8 +81,8 @@ static __always_inline struct stage_rec *stage_new(__u32 kind, __u64 start, __u6
 
 static __always_inline void stage_send(struct stage_rec *r)
 {
-	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > wakeup_bytes ?
-		      BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	void *ring = cpu_ring();
+	__u64 flags = ring ? rb_flags(ring) : BPF_RB_NO_WAKEUP;
 
 	bpf_ringbuf_submit(r, flags);
 	stat_inc(DBLAT_STAT_EVENTS);

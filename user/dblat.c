@@ -69,7 +69,7 @@ static const struct argp_option opts[] = {
 	{ "interval", 'i', "SECONDS", 0, "Print a live table this often", 0 },
 	{ "json", OPT_JSON, "FILE", 0, "Write the final summary as JSON (schema dblat/1)", 0 },
 	{ "capture-bytes", OPT_CAPTURE, "N", 0, "Bytes of each client request copied (SQL text longer is cut; 64..4096, default 4096)", 0 },
-	{ "ringbuf-mb", OPT_RINGBUF, "MB", 0, "Ring buffer size in MiB (power of 2, default 16)", 0 },
+	{ "ringbuf-mb", OPT_RINGBUF, "MB", 0, "Ring buffer size in MiB, split across the CPUs (power of 2, default 16; at least 1 per CPU)", 0 },
 	{ "nice", OPT_NICE, "N", 0, "Scheduling niceness of dblat itself once attached (-20..19, "
 	  "default 10): the traced load keeps the CPU when both want it; the ring buffer "
 	  "absorbs the wait, and what overflows it is counted as dropped", 0 },
@@ -403,7 +403,7 @@ int main(int argc, char **argv)
 			next_ival += (uint64_t)(env.interval * 1e9);
 		}
 	}
-	tracer_poll(run.tr, 0);
+	tracer_drain(run.tr);
 	now = mono_ns();
 	collector_finish(run.col, now);
 	sum->end_ns = now;

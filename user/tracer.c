@@ -5,20 +5,33 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <time.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
 #include "tracer.h"
 #include "pgserver.h"
+#include "ring_merge.h"
 #include "stage_probes.h"
 #include "tls_probes.h"
 #include "wire.skel.h"
+
+struct ring_src {
+	struct tracer *t;
+	int idx;
+};
 
 struct tracer {
 	struct wire_bpf *skel;
 	struct ring_buffer *rb;
 	int ncpus;
+	uint32_t ring_bytes;		/* each CPU's ring */
+	int *ring_fds;
+	struct ring_src *srcs;
+	struct ring_merge *merge;
+	tracer_event_fn fn;
+	void *fn_ctx;
 	struct stage_probes *stages;
 	struct tls_probes *tls;
 	bool send_enter_failed;
@@ -156,6 +169,72 @@ static bool attach_later(struct bpf_program *prog, struct bpf_link **link, bool 
 	return true;
 }
 
+#define RING_MB_DEFAULT 16
+/* An event stamped this long before a drain began was written by the time it did. */
+#define MERGE_MARGIN_NS 1000000ull
+
+/* The total is split across the CPUs: a power of two each, at least 1 MiB. */
+static uint32_t ring_bytes_per_cpu(uint32_t total_mb, int ncpus)
+{
+	uint64_t per = ((uint64_t)(total_mb ? total_mb : RING_MB_DEFAULT) << 20) / (ncpus > 0 ? ncpus : 1);
+	uint32_t r = 1u << 20;
+
+	while ((uint64_t)r * 2 <= per && r < (1u << 30))
+		r *= 2;
+	return r;
+}
+
+static uint64_t mono_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static int on_ring_event(void *ctx, void *data, size_t size)
+{
+	struct ring_src *src = ctx;
+	struct tracer *t = src->t;
+
+	/* Out of memory to hold it: hand it on now, out of order, rather than lose it. */
+	if (ring_merge_push(t->merge, src->idx, data, size))
+		return t->fn(t->fn_ctx, data, size);
+	return 0;
+}
+
+/* One ring per possible CPU, in the slots of the events map. */
+static int open_rings(struct tracer *t)
+{
+	int outer = bpf_map__fd(t->skel->maps.events), i;
+
+	t->ring_fds = calloc(t->ncpus, sizeof(*t->ring_fds));
+	t->srcs = calloc(t->ncpus, sizeof(*t->srcs));
+	t->merge = ring_merge_new(t->ncpus);
+	if (!t->ring_fds || !t->srcs || !t->merge)
+		return -ENOMEM;
+	for (i = 0; i < t->ncpus; i++)
+		t->ring_fds[i] = -1;
+	for (i = 0; i < t->ncpus; i++) {
+		__u32 k = i;
+
+		t->ring_fds[i] = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "dblat_ring", 0, 0, t->ring_bytes, NULL);
+		if (t->ring_fds[i] < 0)
+			return -errno;
+		if (bpf_map_update_elem(outer, &k, &t->ring_fds[i], BPF_ANY))
+			return -errno;
+		t->srcs[i].t = t;
+		t->srcs[i].idx = i;
+		if (!i)
+			t->rb = ring_buffer__new(t->ring_fds[0], on_ring_event, &t->srcs[0], NULL);
+		else if (t->rb && ring_buffer__add(t->rb, t->ring_fds[i], on_ring_event, &t->srcs[i]))
+			return -errno;
+		if (!t->rb)
+			return -errno;
+	}
+	return 0;
+}
+
 struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void *ctx)
 {
 	struct tracer *t = calloc(1, sizeof(*t));
@@ -180,10 +259,12 @@ struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void
 		t->skel->rodata->cap_fe = o->cap_fe;
 	if (o->cap_be)
 		t->skel->rodata->cap_be = o->cap_be;
-	if (o->ringbuf_mb) {
-		bpf_map__set_max_entries(t->skel->maps.events, o->ringbuf_mb << 20);
-		t->skel->rodata->wakeup_bytes = (__u64)o->ringbuf_mb << 18;
-	}
+	t->fn = fn;
+	t->fn_ctx = ctx;
+	t->ring_bytes = ring_bytes_per_cpu(o->ringbuf_mb, t->ncpus);
+	bpf_map__set_max_entries(t->skel->maps.events, t->ncpus);
+	/* The rings are created after load, in this size; the template's does not matter. */
+	t->skel->rodata->wakeup_bytes = t->ring_bytes / 4;
 
 	bpf_program__set_autoattach(t->skel->progs.dbl_send_enter, false);
 	bpf_program__set_autoattach(t->skel->progs.dbl_unix_queued, false);
@@ -225,9 +306,9 @@ struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void
 	attach_later(t->skel->progs.dbl_sched_switch, &t->skel->links.dbl_sched_switch, &t->sched_switch_failed,
 		     "cannot hook context switches: a thread's wait for a pooled connection is its whole "
 		     "gap between statements");
-	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), fn, ctx, NULL);
-	if (!t->rb) {
-		fprintf(stderr, "dblat: cannot open the ring buffer: %s\n", strerror(errno));
+	err = open_rings(t);
+	if (err) {
+		fprintf(stderr, "dblat: cannot open the ring buffers: %s\n", strerror(-err));
 		goto fail;
 	}
 	if (o->server_stages)
@@ -243,14 +324,26 @@ fail:
 int tracer_poll(struct tracer *t, int timeout_ms)
 {
 	int n = ring_buffer__poll(t->rb, timeout_ms);
+	uint64_t t0;
 
 	/* Events are written without wake-ups; the timeout is the batching. */
 	if (n >= 0 || n == -EINTR) {
-		int m = ring_buffer__consume(t->rb);
+		int m;
 
+		t0 = mono_now_ns();
+		m = ring_buffer__consume(t->rb);
 		if (m > 0)
 			n = (n > 0 ? n : 0) + m;
+		ring_merge_flush(t->merge, t0 > MERGE_MARGIN_NS ? t0 - MERGE_MARGIN_NS : 0, t->fn, t->fn_ctx);
 	}
+	return n;
+}
+
+int tracer_drain(struct tracer *t)
+{
+	int n = ring_buffer__consume(t->rb);
+
+	ring_merge_flush(t->merge, UINT64_MAX, t->fn, t->fn_ctx);
 	return n;
 }
 
@@ -291,7 +384,9 @@ uint64_t tracer_map_bytes(struct tracer *t)
 		uint64_t v = bpf_map__value_size(m), k = bpf_map__key_size(m);
 		uint64_t n = bpf_map__max_entries(m);
 
-		if (bpf_map__type(m) == BPF_MAP_TYPE_RINGBUF)
+		if (m == t->skel->maps.events)
+			total += (uint64_t)t->ring_bytes * t->ncpus;
+		else if (bpf_map__type(m) == BPF_MAP_TYPE_RINGBUF)
 			total += n;
 		else if (bpf_map__type(m) == BPF_MAP_TYPE_PERCPU_ARRAY)
 			total += v * n * t->ncpus;
@@ -321,6 +416,13 @@ void tracer_close(struct tracer *t)
 	stage_probes_destroy(t->stages);
 	tls_probes_destroy(t->tls);
 	ring_buffer__free(t->rb);
+	if (t->ring_fds)
+		for (int i = 0; i < t->ncpus; i++)
+			if (t->ring_fds[i] >= 0)
+				close(t->ring_fds[i]);
+	free(t->ring_fds);
+	free(t->srcs);
+	ring_merge_free(t->merge);
 	wire_bpf__destroy(t->skel);
 	free(t);
 }

@@ -30,7 +30,9 @@ bool tracer_targeted(struct bpf_object *wire, const struct tracer_opts *o, pid_t
 
 /* Returns NULL with a message on stderr. */
 struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void *ctx);
-int tracer_poll(struct tracer *t, int timeout_ms);	/* consumes everything ready */
+/* Consumes what is ready; hands on what is old enough to be in order (user/ring_merge.h). */
+int tracer_poll(struct tracer *t, int timeout_ms);
+int tracer_drain(struct tracer *t);	/* hands on everything: tracing has stopped */
 void tracer_stats(struct tracer *t, uint64_t out[DBLAT_STAT_NR]);
 void tracer_ignore_conn(struct tracer *t, uint32_t tgid, int32_t fd);
 /* A PostgreSQL connection over a Unix socket exists: hook send entries from now on. */
