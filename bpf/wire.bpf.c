@@ -263,12 +263,10 @@ int BPF_PROG(dbl_exit, struct task_struct *p)
 	return 0;
 }
 
-/* The header every event of the current task starts with; the rest is zero. */
-static __always_inline void ev_begin(struct dblat_event *ev, __u8 kind, __u64 ts, __u64 conn_id, int fd,
-				     __u8 role)
+/* The header every event of the current task (id: its pid_tgid) starts with; the rest is zero. */
+static __always_inline void ev_begin_id(struct dblat_event *ev, __u8 kind, __u64 ts, __u64 conn_id, int fd,
+					__u8 role, __u64 id)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-
 	__builtin_memset(ev, 0, sizeof(*ev));
 	ev->kind = kind;
 	ev->ts_ns = ts;
@@ -277,6 +275,12 @@ static __always_inline void ev_begin(struct dblat_event *ev, __u8 kind, __u64 ts
 	ev->tid = (__u32)id;
 	ev->fd = fd;
 	ev->role = role;
+}
+
+static __always_inline void ev_begin(struct dblat_event *ev, __u8 kind, __u64 ts, __u64 conn_id, int fd,
+				     __u8 role)
+{
+	ev_begin_id(ev, kind, ts, conn_id, fd, role, bpf_get_current_pid_tgid());
 }
 
 /* ---- sockets ---- */
@@ -409,6 +413,7 @@ struct segs {
 	__u64 base[4];
 	__u32 len[4];
 	__u32 n;
+	__u64 id;	/* the calling task's pid_tgid: read once per syscall */
 };
 
 /*
@@ -860,6 +865,9 @@ static __always_inline void conn_event(struct scratch *sc, struct dblat_conn *c,
 		ci->ppid = BPF_CORE_READ(task, real_parent, tgid);
 		c->sk = (__u64)sk;
 		c->tcp = ci->family != 1;
+		/* A stream socket's peer never changes: read it once. */
+		if (!c->tcp)
+			c->peer = (__u64)BPF_CORE_READ((struct unix_sock *)sk, peer);
 	}
 	emit(sc, sizeof(sc->ev) + sizeof(*ci));
 }
@@ -902,10 +910,7 @@ static __always_inline __u64 data_ts(struct dblat_conn *c, int dir, __u32 tid)
 	{
 		__u32 zero = 0;
 		struct unix_queued *q = bpf_map_lookup_elem(&unix_queued, &zero);
-		struct unix_sock *u = (struct unix_sock *)c->sk;
-
-		if (q && q->tid == tid && q->ts > c->last_ts && u &&
-		    q->peer == (__u64)BPF_CORE_READ(u, peer))
+		if (q && q->tid == tid && q->ts > c->last_ts && c->peer && q->peer == c->peer)
 			return q->ts;
 	}
 	return bpf_ktime_get_ns();
@@ -963,7 +968,7 @@ static __always_inline void time_offcpu(struct dblat_conn *c, __u32 tgid)
  */
 __noinline int on_data(struct dblat_conn *c, int dir, int fd, struct segs *segs, long ret)
 {
-	__u64 id = bpf_get_current_pid_tgid();
+	__u64 id = segs ? segs->id : 0;
 	__u32 tgid = id >> 32, zero = 0, cap, total = ret;
 	__u64 key = ((__u64)tgid << 32) | (__u32)fd;
 	struct dblat_conn nc = {};
@@ -997,7 +1002,7 @@ __noinline int on_data(struct dblat_conn *c, int dir, int fd, struct segs *segs,
 		    (dir == DBLAT_DIR_RECV || (ret < 0 && c->state == DBLAT_CONN_HTTP))) {
 			struct dblat_event ev = {};
 
-			ev_begin(&ev, DBLAT_EV_EOF, bpf_ktime_get_ns(), c->id, fd, c->role);
+			ev_begin_id(&ev, DBLAT_EV_EOF, bpf_ktime_get_ns(), c->id, fd, c->role, id);
 			ev.ret = ret;
 			if (!ret && c->state == DBLAT_CONN_HTTP && c->tcp && c->sk && sent_unacked(c->sk))
 				ev.flags = DBLAT_F_PEER_CLOSED;
@@ -1066,7 +1071,7 @@ __noinline int on_data(struct dblat_conn *c, int dir, int fd, struct segs *segs,
 		emit_activity(c->id, tgid, fd);
 	}
 
-	ev_begin(&sc->ev, DBLAT_EV_DATA, data_ts(c, dir, (__u32)id), c->id, fd, c->role);
+	ev_begin_id(&sc->ev, DBLAT_EV_DATA, data_ts(c, dir, (__u32)id), c->id, fd, c->role, id);
 	if (c->role == DBLAT_ROLE_CLIENT && dir == DBLAT_DIR_SEND) {
 		if (c->last_sender && c->last_sender != (__u32)id && !c->offcpu_timed)
 			time_offcpu(c, tgid);
@@ -1234,7 +1239,7 @@ static __always_inline int data_exit(struct pt_regs *regs, int dir, int shape, l
 {
 	__u64 id = bpf_get_current_pid_tgid(), key;
 	struct dblat_conn *c;
-	struct segs s = {};
+	struct segs s = { .id = id };
 	int fd;
 
 	/*
@@ -1518,7 +1523,8 @@ int BPF_PROG(dbl_unix_queued, struct sock *sk)
 	struct unix_queued *q;
 	__u64 id;
 
-	if (BPF_CORE_READ(sk, __sk_common.skc_family) != 1 /* AF_UNIX */)
+	/* A BTF argument: read directly, without a helper call on every socket's wakeup. */
+	if (sk->__sk_common.skc_family != 1 /* AF_UNIX */)
 		return 0;
 	id = bpf_get_current_pid_tgid();
 	if (filter_targets && !is_target(id >> 32))
@@ -1550,9 +1556,9 @@ int BPF_PROG(dbl_sched_switch, bool preempt, struct task_struct *prev, struct ta
 
 	if (!offcpu_on)
 		return 0;
-	tgid = BPF_CORE_READ(prev, tgid);
+	tgid = prev->tgid;
 	if (bpf_map_lookup_elem(&offcpu_procs, &tgid)) {
-		tid = BPF_CORE_READ(prev, pid);
+		tid = prev->pid;
 		o = bpf_map_lookup_elem(&offcpu_threads, &tid);
 		if (!o) {
 			struct offcpu z = {};
@@ -1564,7 +1570,7 @@ int BPF_PROG(dbl_sched_switch, bool preempt, struct task_struct *prev, struct ta
 		if (o)
 			o->since = now;
 	}
-	tid = BPF_CORE_READ(next, pid);
+	tid = next->pid;
 	o = bpf_map_lookup_elem(&offcpu_threads, &tid);
 	if (o && o->since) {
 		if (!now)

@@ -221,6 +221,7 @@ struct dblat_conn {
 	__u8 tcp;		/* a TCP socket: sends carry the transmit's stamp */
 	__u8 activity_budget;	/* server sends that still report the statement text */
 	__u64 sk;		/* the struct sock, read for TCP send stamps (never leaves BPF) */
+	__u64 peer;		/* a Unix socket's peer struct sock, which its sends wake (never leaves BPF) */
 	__u64 last_ts;		/* the time of its last data event */
 	__u64 send_ts;		/* a Unix socket's send in progress began then ... */
 	__u32 send_tid;		/* ... on this thread */
