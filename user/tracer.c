@@ -13,6 +13,7 @@
 #include "tracer.h"
 #include "pgserver.h"
 #include "ring_merge.h"
+#include "cpulist.h"
 #include "stage_probes.h"
 #include "tls_probes.h"
 #include "wire.skel.h"
@@ -25,8 +26,9 @@ struct ring_src {
 struct tracer {
 	struct wire_bpf *skel;
 	struct ring_buffer *rb;
-	int ncpus;
-	uint32_t ring_bytes;		/* each CPU's ring */
+	int ncpus;			/* possible CPUs: slots of the events map */
+	int nrings;			/* one per CPU online at start */
+	uint32_t ring_bytes;		/* each ring */
 	int *ring_fds;
 	struct ring_src *srcs;
 	struct ring_merge *merge;
@@ -203,34 +205,81 @@ static int on_ring_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-/* One ring per possible CPU, in the slots of the events map. */
-static int open_rings(struct tracer *t)
+/*
+ * Which possible CPUs are online: a VM may count many more possible CPUs
+ * than it runs, and each ring's memory is allocated when it is created.
+ * Unreadable: all of them.
+ */
+static bool *online_cpus(int ncpus, int *nonline)
 {
-	int outer = bpf_map__fd(t->skel->maps.events), i;
+	bool *set = calloc(ncpus, sizeof(*set));
+	char buf[4096] = "";
+	FILE *f = fopen("/sys/devices/system/cpu/online", "r");
+	int n = -1;
 
-	t->ring_fds = calloc(t->ncpus, sizeof(*t->ring_fds));
-	t->srcs = calloc(t->ncpus, sizeof(*t->srcs));
-	t->merge = ring_merge_new(t->ncpus);
+	if (!set) {
+		if (f)
+			fclose(f);
+		return NULL;
+	}
+	if (f) {
+		if (fgets(buf, sizeof(buf), f))
+			n = cpulist_parse(buf, set, ncpus);
+		fclose(f);
+	}
+	if (n <= 0) {
+		for (n = 0; n < ncpus; n++)
+			set[n] = true;
+	}
+	*nonline = n;
+	return set;
+}
+
+/*
+ * A ring per CPU online, in that CPU's slot of the events map; a CPU that
+ * comes online later writes into another CPU's ring (in order, shared).
+ */
+static int open_rings(struct tracer *t, const bool *online)
+{
+	int outer = bpf_map__fd(t->skel->maps.events), i, r = 0;
+
+	t->ring_fds = calloc(t->nrings, sizeof(*t->ring_fds));
+	t->srcs = calloc(t->nrings, sizeof(*t->srcs));
+	t->merge = ring_merge_new(t->nrings);
 	if (!t->ring_fds || !t->srcs || !t->merge)
 		return -ENOMEM;
-	for (i = 0; i < t->ncpus; i++)
+	for (i = 0; i < t->nrings; i++)
 		t->ring_fds[i] = -1;
-	for (i = 0; i < t->ncpus; i++) {
+	for (i = 0; i < t->ncpus && r < t->nrings; i++) {
 		__u32 k = i;
 
-		t->ring_fds[i] = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "dblat_ring", 0, 0, t->ring_bytes, NULL);
-		if (t->ring_fds[i] < 0)
+		if (!online[i])
+			continue;
+		t->ring_fds[r] = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "dblat_ring", 0, 0, t->ring_bytes, NULL);
+		if (t->ring_fds[r] < 0)
 			return -errno;
-		if (bpf_map_update_elem(outer, &k, &t->ring_fds[i], BPF_ANY))
+		if (bpf_map_update_elem(outer, &k, &t->ring_fds[r], BPF_ANY))
 			return -errno;
-		t->srcs[i].t = t;
-		t->srcs[i].idx = i;
-		if (!i)
+		t->srcs[r].t = t;
+		t->srcs[r].idx = r;
+		if (!r)
 			t->rb = ring_buffer__new(t->ring_fds[0], on_ring_event, &t->srcs[0], NULL);
-		else if (t->rb && ring_buffer__add(t->rb, t->ring_fds[i], on_ring_event, &t->srcs[i]))
+		else if (t->rb && ring_buffer__add(t->rb, t->ring_fds[r], on_ring_event, &t->srcs[r]))
 			return -errno;
 		if (!t->rb)
 			return -errno;
+		r++;
+	}
+	if (!r)
+		return -ENODEV;
+	for (i = 0, r = 0; i < t->ncpus; i++) {
+		__u32 k = i;
+
+		if (online[i])
+			continue;
+		if (bpf_map_update_elem(outer, &k, &t->ring_fds[r], BPF_ANY))
+			return -errno;
+		r = (r + 1) % t->nrings;
 	}
 	return 0;
 }
@@ -238,6 +287,7 @@ static int open_rings(struct tracer *t)
 struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void *ctx)
 {
 	struct tracer *t = calloc(1, sizeof(*t));
+	bool *online = NULL;
 	int err, i;
 
 	if (!t)
@@ -261,7 +311,10 @@ struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void
 		t->skel->rodata->cap_be = o->cap_be;
 	t->fn = fn;
 	t->fn_ctx = ctx;
-	t->ring_bytes = ring_bytes_per_cpu(o->ringbuf_mb, t->ncpus);
+	online = online_cpus(t->ncpus, &t->nrings);
+	if (!online)
+		goto fail;
+	t->ring_bytes = ring_bytes_per_cpu(o->ringbuf_mb, t->nrings);
 	bpf_map__set_max_entries(t->skel->maps.events, t->ncpus);
 	/* The rings are created after load, in this size; the template's does not matter. */
 	t->skel->rodata->wakeup_bytes = t->ring_bytes / 4;
@@ -306,7 +359,9 @@ struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void
 	attach_later(t->skel->progs.dbl_sched_switch, &t->skel->links.dbl_sched_switch, &t->sched_switch_failed,
 		     "cannot hook context switches: a thread's wait for a pooled connection is its whole "
 		     "gap between statements");
-	err = open_rings(t);
+	err = open_rings(t, online);
+	free(online);
+	online = NULL;
 	if (err) {
 		fprintf(stderr, "dblat: cannot open the ring buffers: %s\n", strerror(-err));
 		goto fail;
@@ -317,6 +372,7 @@ struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void
 		t->tls = tls_probes_attach(t->skel->obj, o, t->skel->rodata->wakeup_bytes);
 	return t;
 fail:
+	free(online);
 	tracer_close(t);
 	return NULL;
 }
@@ -385,7 +441,7 @@ uint64_t tracer_map_bytes(struct tracer *t)
 		uint64_t n = bpf_map__max_entries(m);
 
 		if (m == t->skel->maps.events)
-			total += (uint64_t)t->ring_bytes * t->ncpus;
+			total += (uint64_t)t->ring_bytes * t->nrings;
 		else if (bpf_map__type(m) == BPF_MAP_TYPE_RINGBUF)
 			total += n;
 		else if (bpf_map__type(m) == BPF_MAP_TYPE_PERCPU_ARRAY)
@@ -417,7 +473,7 @@ void tracer_close(struct tracer *t)
 	tls_probes_destroy(t->tls);
 	ring_buffer__free(t->rb);
 	if (t->ring_fds)
-		for (int i = 0; i < t->ncpus; i++)
+		for (int i = 0; i < t->nrings; i++)
 			if (t->ring_fds[i] >= 0)
 				close(t->ring_fds[i]);
 	free(t->ring_fds);
