@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <time.h>
+#include <sys/epoll.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <bpf/libbpf.h>
@@ -18,14 +19,19 @@
 #include "tls_probes.h"
 #include "wire.skel.h"
 
+/* One ring, read on its own so that each round takes a bounded batch of it. */
 struct ring_src {
 	struct tracer *t;
 	int idx;
+	struct ring_buffer *rb;
+	unsigned taken;		/* events taken this round */
+	bool stopped;		/* the round's batch filled: more may be waiting */
+	uint64_t last_ts;	/* the stamp of the last event taken */
 };
 
 struct tracer {
 	struct wire_bpf *skel;
-	struct ring_buffer *rb;
+	int epfd;			/* the rings' readiness, for the timed wait */
 	int ncpus;			/* possible CPUs: slots of the events map */
 	int nrings;			/* one per CPU online at start */
 	uint32_t ring_bytes;		/* each ring */
@@ -194,14 +200,24 @@ static uint64_t mono_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
+/* Events taken from one ring per round: what the merge holds stays bounded. */
+#define RING_BATCH 4096
+
 static int on_ring_event(void *ctx, void *data, size_t size)
 {
 	struct ring_src *src = ctx;
 	struct tracer *t = src->t;
 
+	if (size >= sizeof(struct dblat_event))
+		src->last_ts = ((const struct dblat_event *)data)->ts_ns;
 	/* Out of memory to hold it: hand it on now, out of order, rather than lose it. */
 	if (ring_merge_push(t->merge, src->idx, data, size))
-		return t->fn(t->fn_ctx, data, size);
+		t->fn(t->fn_ctx, data, size);
+	/* A negative return stops this ring's read after this event (which is taken). */
+	if (++src->taken >= RING_BATCH) {
+		src->stopped = true;
+		return -1;
+	}
 	return 0;
 }
 
@@ -243,6 +259,9 @@ static int open_rings(struct tracer *t, const bool *online)
 {
 	int outer = bpf_map__fd(t->skel->maps.events), i, r = 0;
 
+	t->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (t->epfd < 0)
+		return -errno;
 	t->ring_fds = calloc(t->nrings, sizeof(*t->ring_fds));
 	t->srcs = calloc(t->nrings, sizeof(*t->srcs));
 	t->merge = ring_merge_new(t->nrings);
@@ -262,12 +281,15 @@ static int open_rings(struct tracer *t, const bool *online)
 			return -errno;
 		t->srcs[r].t = t;
 		t->srcs[r].idx = r;
-		if (!r)
-			t->rb = ring_buffer__new(t->ring_fds[0], on_ring_event, &t->srcs[0], NULL);
-		else if (t->rb && ring_buffer__add(t->rb, t->ring_fds[r], on_ring_event, &t->srcs[r]))
+		t->srcs[r].rb = ring_buffer__new(t->ring_fds[r], on_ring_event, &t->srcs[r], NULL);
+		if (!t->srcs[r].rb)
 			return -errno;
-		if (!t->rb)
-			return -errno;
+		{
+			struct epoll_event ee = { .events = EPOLLIN, .data.u32 = r };
+
+			if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->ring_fds[r], &ee))
+				return -errno;
+		}
 		r++;
 	}
 	if (!r)
@@ -292,6 +314,7 @@ struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void
 
 	if (!t)
 		return NULL;
+	t->epfd = -1;
 	verbose_libbpf = o->verbose;
 	libbpf_set_print(print_libbpf);
 	t->ncpus = libbpf_num_possible_cpus();
@@ -377,30 +400,57 @@ fail:
 	return NULL;
 }
 
+/*
+ * Reads every ring in rounds of at most RING_BATCH events each and hands
+ * on what is in order. A ring that filled its batch may hold older events
+ * than the others' newest: the horizon stops short of what it gave last.
+ * final: tracing has stopped, nothing more is being written.
+ */
+static long drain(struct tracer *t, bool final)
+{
+	long n = 0;
+
+	for (;;) {
+		uint64_t t0 = mono_now_ns();
+		uint64_t horizon = final ? UINT64_MAX : t0 > MERGE_MARGIN_NS ? t0 - MERGE_MARGIN_NS : 0;
+		bool more = false;
+		int i;
+
+		for (i = 0; i < t->nrings; i++) {
+			struct ring_src *src = &t->srcs[i];
+
+			src->taken = 0;
+			src->stopped = false;
+			ring_buffer__consume(src->rb);
+			if (src->stopped) {
+				uint64_t h = src->last_ts > MERGE_MARGIN_NS ? src->last_ts - MERGE_MARGIN_NS : 0;
+
+				more = true;
+				if (h < horizon)
+					horizon = h;
+			}
+		}
+		n += ring_merge_flush(t->merge, horizon, t->fn, t->fn_ctx);
+		if (!more)
+			return n;
+	}
+}
+
 int tracer_poll(struct tracer *t, int timeout_ms)
 {
-	int n = ring_buffer__poll(t->rb, timeout_ms);
-	uint64_t t0;
+	struct epoll_event ev[8];
+	int n;
 
-	/* Events are written without wake-ups; the timeout is the batching. */
-	if (n >= 0 || n == -EINTR) {
-		int m;
-
-		t0 = mono_now_ns();
-		m = ring_buffer__consume(t->rb);
-		if (m > 0)
-			n = (n > 0 ? n : 0) + m;
-		ring_merge_flush(t->merge, t0 > MERGE_MARGIN_NS ? t0 - MERGE_MARGIN_NS : 0, t->fn, t->fn_ctx);
-	}
-	return n;
+	/* Events are written without wake-ups (but for a backlog); the timeout is the batching. */
+	n = epoll_wait(t->epfd, ev, 8, timeout_ms);
+	if (n < 0 && errno != EINTR)
+		return -errno;
+	return (int)drain(t, false);
 }
 
 int tracer_drain(struct tracer *t)
 {
-	int n = ring_buffer__consume(t->rb);
-
-	ring_merge_flush(t->merge, UINT64_MAX, t->fn, t->fn_ctx);
-	return n;
+	return (int)drain(t, true);
 }
 
 void tracer_stats(struct tracer *t, uint64_t out[DBLAT_STAT_NR])
@@ -471,7 +521,11 @@ void tracer_close(struct tracer *t)
 		return;
 	stage_probes_destroy(t->stages);
 	tls_probes_destroy(t->tls);
-	ring_buffer__free(t->rb);
+	if (t->srcs)
+		for (int i = 0; i < t->nrings; i++)
+			ring_buffer__free(t->srcs[i].rb);
+	if (t->epfd >= 0)
+		close(t->epfd);
 	if (t->ring_fds)
 		for (int i = 0; i < t->nrings; i++)
 			if (t->ring_fds[i] >= 0)
