@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#include "mono_clock.h"
 #include "metrics_http.h"
 #include "export_formats.h"
 
@@ -28,14 +29,6 @@ struct client {
 
 static int lfd = -1;
 static struct client clients[MAX_CLIENTS];
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
 
 static int is_loopback(const struct sockaddr *sa)
 {
@@ -232,7 +225,7 @@ void metrics_serve(const struct summary *s)
 
 	if (lfd < 0)
 		return;
-	now = now_ns();
+	now = mono_ns();
 	for (k = 0; k < ACCEPTS_PER_POLL; k++) {
 		for (i = 0; i < MAX_CLIENTS && clients[i].fd >= 0; i++)
 			;

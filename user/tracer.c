@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
+#include "mono_clock.h"
 #include "tracer.h"
 #include "pgserver.h"
 #include "ring_merge.h"
@@ -190,14 +191,6 @@ static uint32_t ring_bytes_per_cpu(uint32_t total_mb, int ncpus)
 	while ((uint64_t)r * 2 <= per && r < (1u << 30))
 		r *= 2;
 	return r;
-}
-
-static uint64_t mono_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
 /* Events taken from one ring per round: what the merge holds stays bounded. */
@@ -411,7 +404,7 @@ static long drain(struct tracer *t, bool final)
 	long n = 0;
 
 	for (;;) {
-		uint64_t t0 = mono_now_ns();
+		uint64_t t0 = mono_ns();
 		uint64_t horizon = final ? UINT64_MAX : t0 > MERGE_MARGIN_NS ? t0 - MERGE_MARGIN_NS : 0;
 		bool more = false;
 		int i;

@@ -1,0 +1,17 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/* CLOCK_MONOTONIC in ns: the clock BPF's bpf_ktime_get_ns() stamps events with. */
+#ifndef DBLAT_MONO_CLOCK_H
+#define DBLAT_MONO_CLOCK_H
+
+#include <stdint.h>
+#include <time.h>
+
+static inline uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+#endif
