@@ -194,15 +194,17 @@ pg_tree_ticks() {
 }
 
 # ---------------------------------------------------------------------------
-# One pgbench run: appends one JSON line to $RUNS.
-#   run_load WORKLOAD ARM PAIR [BLOCK_ID]
-# ARM is untraced, dblat, bpftrace-uprobe or bpftrace-usdt; a tracer, if any,
-# is TRACER_PID.
-# The names of a profiled arm's programs start with this.
+# The names of an arm's own BPF programs start with this; nothing for a tool
+# whose programs the bench cannot tell apart (bpftrace, the empty floors).
+# Arms that have it get a profile block ("ARM-profile") with statistics on.
 prog_prefix() {
-	case $1 in floor-steady-*) echo steady_ ;; *) echo dbl_ ;; esac
+	case $1 in dblat*) echo dbl_ ;; floor-steady*) echo steady_ ;; esac
 }
 
+# One pgbench run: appends one JSON line to $RUNS.
+#   run_load WORKLOAD ARM PAIR [BLOCK_ID]
+# ARM is untraced, dblat, a floor or a comparison tool; a tracer, if any, is
+# TRACER_PID.
 run_load() {
 	local w=$1 arm=$2 pair=$3 block=${4:-null}
 	local tr=${W_TR[$w]} host sslmode=disable extra=() logpfx='' out tf
@@ -430,8 +432,8 @@ compare_tool() {
 			'{tool: $arm, pair: $pair, start_hits: $s, completed: $d, calls_client: $cc, calls_server: $cs, exit: $rc}' \
 			>>"$BENCH_TMP/tools.jsonl"
 	done
-	# The least-work design's own BPF time, with statistics on, outside the pairs.
-	if [ "$arm" = floor-steady ] && [ "$BPF_STATS" = 1 ] && tracer_start "$arm" "$ready" "$BENCH_TMP/$arm.profile.err" 60 "$@"; then
+	# The tool's own BPF time, with statistics on, outside the pairs.
+	if [ -n "$(prog_prefix "$arm")" ] && [ "$BPF_STATS" = 1 ] && tracer_start "$arm" "$ready" "$BENCH_TMP/$arm.profile.err" 60 "$@"; then
 		bpf_stats_on
 		sleep 1
 		run_load "$w" "$arm-profile" $((PAIRS + 1))

@@ -24,6 +24,7 @@
 struct ring_src {
 	struct tracer *t;
 	int idx;
+	int fd;			/* the ring map */
 	struct ring_buffer *rb;
 	unsigned taken;		/* events taken this round */
 	bool stopped;		/* the round's batch filled: more may be waiting */
@@ -36,7 +37,6 @@ struct tracer {
 	int ncpus;			/* possible CPUs: slots of the events map */
 	int nrings;			/* one per CPU online at start */
 	uint32_t ring_bytes;		/* each ring */
-	int *ring_fds;
 	struct ring_src *srcs;
 	struct ring_merge *merge;
 	tracer_event_fn fn;
@@ -255,34 +255,31 @@ static int open_rings(struct tracer *t, const bool *online)
 	t->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (t->epfd < 0)
 		return -errno;
-	t->ring_fds = calloc(t->nrings, sizeof(*t->ring_fds));
 	t->srcs = calloc(t->nrings, sizeof(*t->srcs));
 	t->merge = ring_merge_new(t->nrings);
-	if (!t->ring_fds || !t->srcs || !t->merge)
+	if (!t->srcs || !t->merge)
 		return -ENOMEM;
 	for (i = 0; i < t->nrings; i++)
-		t->ring_fds[i] = -1;
+		t->srcs[i].fd = -1;
 	for (i = 0; i < t->ncpus && r < t->nrings; i++) {
+		struct ring_src *src = &t->srcs[r];
+		struct epoll_event ee = { .events = EPOLLIN, .data.u32 = r };
 		__u32 k = i;
 
 		if (!online[i])
 			continue;
-		t->ring_fds[r] = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "dblat_ring", 0, 0, t->ring_bytes, NULL);
-		if (t->ring_fds[r] < 0)
+		src->t = t;
+		src->idx = r;
+		src->fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "dblat_ring", 0, 0, t->ring_bytes, NULL);
+		if (src->fd < 0)
 			return -errno;
-		if (bpf_map_update_elem(outer, &k, &t->ring_fds[r], BPF_ANY))
+		if (bpf_map_update_elem(outer, &k, &src->fd, BPF_ANY))
 			return -errno;
-		t->srcs[r].t = t;
-		t->srcs[r].idx = r;
-		t->srcs[r].rb = ring_buffer__new(t->ring_fds[r], on_ring_event, &t->srcs[r], NULL);
-		if (!t->srcs[r].rb)
+		src->rb = ring_buffer__new(src->fd, on_ring_event, src, NULL);
+		if (!src->rb)
 			return -errno;
-		{
-			struct epoll_event ee = { .events = EPOLLIN, .data.u32 = r };
-
-			if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->ring_fds[r], &ee))
-				return -errno;
-		}
+		if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, src->fd, &ee))
+			return -errno;
 		r++;
 	}
 	if (!r)
@@ -292,7 +289,7 @@ static int open_rings(struct tracer *t, const bool *online)
 
 		if (online[i])
 			continue;
-		if (bpf_map_update_elem(outer, &k, &t->ring_fds[r], BPF_ANY))
+		if (bpf_map_update_elem(outer, &k, &t->srcs[r].fd, BPF_ANY))
 			return -errno;
 		r = (r + 1) % t->nrings;
 	}
@@ -514,16 +511,13 @@ void tracer_close(struct tracer *t)
 		return;
 	stage_probes_destroy(t->stages);
 	tls_probes_destroy(t->tls);
-	if (t->srcs)
-		for (int i = 0; i < t->nrings; i++)
-			ring_buffer__free(t->srcs[i].rb);
+	for (int i = 0; t->srcs && i < t->nrings; i++) {
+		ring_buffer__free(t->srcs[i].rb);
+		if (t->srcs[i].fd >= 0)
+			close(t->srcs[i].fd);
+	}
 	if (t->epfd >= 0)
 		close(t->epfd);
-	if (t->ring_fds)
-		for (int i = 0; i < t->nrings; i++)
-			if (t->ring_fds[i] >= 0)
-				close(t->ring_fds[i]);
-	free(t->ring_fds);
 	free(t->srcs);
 	ring_merge_free(t->merge);
 	wire_bpf__destroy(t->skel);

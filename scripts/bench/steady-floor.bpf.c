@@ -30,9 +30,9 @@ char LICENSE[] SEC("license") = "GPL";
 #define NR_sendto 44
 #define NR_recvfrom 45
 
-const volatile __u64 comm_a = 0;	/* first 8 bytes of a traced process's name */
-const volatile __u64 comm_b = 0;
-const volatile __u64 server_comm = 0;	/* the backends' name: they read the frontend stream */
+/* The first 8 bytes of the traced processes' names. */
+const volatile __u64 server_comm = 0;	/* the backends: they read the frontend stream */
+const volatile __u64 client_comm = 0;
 
 struct call {
 	__u64 start;
@@ -115,7 +115,7 @@ static __always_inline int on_socket(struct sock *sk, int ret, bool send)
 	if (ret <= 0)
 		return 0;
 	comm = *(__u64 *)task->comm;
-	if (comm != comm_a && comm != comm_b)
+	if (comm != server_comm && comm != client_comm)
 		return 0;
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	nr = regs->orig_ax;

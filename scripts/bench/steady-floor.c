@@ -56,8 +56,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	skel->rodata->server_comm = comm8(argv[1]);
-	skel->rodata->comm_a = comm8(argv[1]);
-	skel->rodata->comm_b = comm8(argv[2]);
+	skel->rodata->client_comm = comm8(argv[2]);
 	if ((err = steady_floor_bpf__load(skel)) || (err = steady_floor_bpf__attach(skel))) {
 		fprintf(stderr, "steady-floor: cannot load or attach: %s\n", strerror(-err));
 		steady_floor_bpf__destroy(skel);
