@@ -11,7 +11,8 @@
  *
  * Prints one JSON object on stdout at the end: request counts, throughput,
  * wait_us and query_us summaries (count, mean, p50, p99, max) overall and
- * per thread.
+ * per thread, and wait_after_first_us: the waits without each thread's
+ * first (which no statement of that thread precedes).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -521,7 +522,7 @@ int main(int argc, char **argv)
 		pthread_join(ws[i].th, NULL);
 	double elapsed = (double)(now_ns() - t0) / 1e9;
 
-	struct samples all_wait = { 0 }, all_query = { 0 };
+	struct samples all_wait = { 0 }, later_wait = { 0 }, all_query = { 0 };
 	long req = 0, found = 0, missing = 0, errors = 0;
 	for (int i = 0; i < started; i++) {
 		req += ws[i].requests;
@@ -530,6 +531,7 @@ int main(int argc, char **argv)
 		errors += ws[i].errors;
 		for (size_t j = 0; j < ws[i].wait_us.n; j++)
 			if (samples_add(&all_wait, ws[i].wait_us.v[j]) ||
+			    (j > 0 && samples_add(&later_wait, ws[i].wait_us.v[j])) ||
 			    samples_add(&all_query, ws[i].query_us.v[j])) {
 				fprintf(stderr, "libpq_pool_client: out of memory\n");
 				goto cleanup;
@@ -543,6 +545,8 @@ int main(int argc, char **argv)
 	       o.prepared ? "prepared" : "unnamed", connect_us, req, found, missing, errors,
 	       elapsed, elapsed > 0 ? (double)req / elapsed : 0.0);
 	print_summary(stdout, &all_wait);
+	printf(",\"wait_after_first_us\":");
+	print_summary(stdout, &later_wait);
 	printf(",\"query_us\":");
 	print_summary(stdout, &all_query);
 	printf(",\"per_thread\":[");
@@ -560,6 +564,7 @@ int main(int argc, char **argv)
 	}
 	printf("]}\n");
 	free(all_wait.v);
+	free(later_wait.v);
 	free(all_query.v);
 	err = errors > 0 ? 2 : 0;
 

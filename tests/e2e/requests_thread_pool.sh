@@ -9,7 +9,8 @@
 #      dblat sees connections handed from thread to thread, times the
 #      client's context switches, and the time each thread spends off CPU
 #      between one statement's end and the next one's start must agree
-#      within 5% at the mean and at the p99. The whole gap also holds the
+#      with the client's waits after each thread's first: within 5% at the
+#      p99, -5% to +8% at the mean (see below). The whole gap also holds the
 #      thread's own work: result handling, returning the connection, waking
 #      a waiter: 40 to 70 us here on a 1.2 ms mean wait.
 #   2. Database work bound to HTTP requests by thread: a ThreadingHTTPServer
@@ -46,7 +47,13 @@ dblat_stop
 cat "$TEST_TMP/client.json"
 [ -s "$TEST_TMP/client.json" ] || { cat "$TEST_TMP/client.err"; fail "no client report"; }
 
-read -r c_mean c_p99 c_n <<<"$(jq -r '[.wait_us.mean, .wait_us.p99, .wait_us.count] | @tsv' "$TEST_TMP/client.json")"
+# A thread's first wait has no statement of its before it: dblat cannot time
+# it, and the client leaves it out of wait_after_first_us. Those 16 waits are
+# among the longest (16 threads start at once on 4 connections): counted in,
+# they moved the client's p99 by up to 3% (dblat/client p99 0.978 to 1.008
+# over 9 runs with them, 0.984 to 1.014 without; one run in about 40 had
+# failed the bound at 0.949).
+read -r c_mean c_p99 c_n <<<"$(jq -r '[.wait_after_first_us.mean, .wait_after_first_us.p99, .wait_after_first_us.count] | @tsv' "$TEST_TMP/client.json")"
 read -r g_mean g_p99 <<<"$(jq -r --argjson p "$client" '.pool[] | select(.pid == $p) | [.thread_gap_us.mean, .thread_gap_us.p99] | @tsv' "$out")"
 read -r d_mean d_p99 d_n <<<"$(jq -r --argjson p "$client" '.pool[] | select(.pid == $p) | [.thread_wait_us.mean, .thread_wait_us.p99, (if .thread_wait_us.mean > 0 then .thread_wait_us.total / .thread_wait_us.mean | round else 0 end)] | @tsv' "$out")"
 echo "checkout wait: client mean ${c_mean} us p99 ${c_p99} us (${c_n}); dblat thread wait (off CPU) mean ${d_mean:-none} us p99 ${d_p99:-none} us (${d_n:-0}); whole gap mean ${g_mean:-none} us p99 ${g_p99:-none} us"
@@ -54,8 +61,12 @@ check "statements counted" "$(jq --argjson p "$client" '[.statements[] | select(
 check "pool method" "$(jq -r --argjson p "$client" '.pool[] | select(.pid == $p) | .method' "$out")" exact-thread
 awk -v a="$c_n" -v d="${d_n:-0}" 'BEGIN { exit !(d >= 0.95 * a && d <= a) }'
 check_true "waits timed off CPU: ${d_n:-0} of the client's ${c_n}" $?
-awk -v a="$c_mean" -v d="${d_mean:-0}" 'BEGIN { exit !(a > 100 && d / a > 0.95 && d / a < 1.05) }'
-check_true "mean wait within 5% of the client's own" $? "(dblat/client $(awk -v a="$c_mean" -v d="${d_mean:-0}" 'BEGIN { printf "%.3f", a ? d / a : 0 }'))"
+# dblat's off-CPU time also holds the thread's preemptions while it handles
+# its result and hands the connection back, which the client's clock around
+# acquire does not: over 9 runs here the mean stood 2% to 5.5% above the
+# client's (after-first) waits, so the mean may be up to 8% over, 5% under.
+awk -v a="$c_mean" -v d="${d_mean:-0}" 'BEGIN { exit !(a > 100 && d / a > 0.95 && d / a < 1.08) }'
+check_true "mean wait within -5%/+8% of the client's own" $? "(dblat/client $(awk -v a="$c_mean" -v d="${d_mean:-0}" 'BEGIN { printf "%.3f", a ? d / a : 0 }'))"
 # The client's clock also runs while its thread is on CPU inside the pool's
 # acquire, and a vCPU the hypervisor takes away looks on CPU to the guest
 # (the CPU time stolen meanwhile is printed); dblat's also holds a thread
