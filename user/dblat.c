@@ -16,6 +16,7 @@
 #include "mono_clock.h"
 #include "collector.h"
 #include "exports.h"
+#include "reader_pace.h"
 #include "recording.h"
 #include "report.h"
 #include "summary.h"
@@ -73,7 +74,8 @@ static const struct argp_option opts[] = {
 	{ "ringbuf-mb", OPT_RINGBUF, "MB", 0, "Ring buffer size in MiB, split across the CPUs (power of 2, default 16; at least 1 per CPU)", 0 },
 	{ "nice", OPT_NICE, "N", 0, "Scheduling niceness of dblat itself once attached (-20..19, "
 	  "default 10): the traced load keeps the CPU when both want it; the ring buffer "
-	  "absorbs the wait, and what overflows it is counted as dropped", 0 },
+	  "absorbs the wait. A reader falling behind (a ring a thirty-second full) runs at nice 0 "
+	  "until it has caught up; what still overflows is counted as dropped", 0 },
 	{ "width", OPT_WIDTH, "N", 0, "Characters of query text in the text report (default 100)", 0 },
 	{ "server-stages", OPT_SERVER_STAGES, NULL, 0, "Also time parse/plan/execute, lock waits and checkpoints in the server with PostgreSQL's USDT probes. Each probe hit costs a trap, 2 to 6 per statement; scripts/bench-overhead.sh --dblat-args --server-stages measures it", 0 },
 	{ "tls-probes", OPT_TLS_PROBES, NULL, 0, "Read encrypted connections' statements from libssl (uprobes on SSL_read/SSL_write: two traps per call in every process using libssl, measured by scripts/bench-overhead.sh). Without it encrypted connections are timed per round trip, without statement text", 0 },
@@ -189,10 +191,26 @@ static void on_signal(int sig)
 	exiting = 1;
 }
 
+static void pace_reader(struct reader_pace *p, double backlog, uint64_t now)
+{
+	int nice = pace_step(p, backlog, now);
+
+	if (nice != PACE_KEEP && setpriority(PRIO_PROCESS, 0, nice))
+		pace_undo(p, now);
+}
+
+static void pace_report(const struct reader_pace *p, uint64_t now)
+{
+	if (p->times)
+		fprintf(stderr, "dblat: the reader fell behind and ran at nice 0 instead of %d: %u time(s), %.1f s in all\n",
+			p->nice, p->times, pace_raised_ns(p, now) / 1e9);
+}
+
 struct run {
 	struct collector *col;
 	struct tracer *tr;
 	struct recorder *rec;
+	struct reader_pace pace;
 };
 
 /* Unix sockets carry no send timestamp of their own (see tcp_send_start in BPF). */
@@ -351,6 +369,7 @@ int main(int argc, char **argv)
 	/* Loading wants the CPU now; consuming can wait for the traced load's idle moments. */
 	if (setpriority(PRIO_PROCESS, 0, env.nice))
 		fprintf(stderr, "dblat: cannot set niceness %d: %s\n", env.nice, strerror(errno));
+	run.pace.nice = env.nice;
 	/* Nothing is consumed before the first poll: the recording misses no event. */
 	sum->start_ns = mono_ns();
 	if (env.mode == MODE_RECORD) {
@@ -381,6 +400,7 @@ int main(int argc, char **argv)
 			goto cleanup;
 		}
 		now = mono_ns();
+		pace_reader(&run.pace, tracer_backlog(run.tr), now);
 		sum->duration_s = (now - start) / 1e9;
 		exports_poll(sum);
 		if (env.duration && now - start >= (uint64_t)(env.duration * 1e9))
@@ -398,6 +418,7 @@ int main(int argc, char **argv)
 	}
 	tracer_drain(run.tr);
 	now = mono_ns();
+	pace_report(&run.pace, now);
 	collector_finish(run.col, now);
 	sum->end_ns = now;
 	sum->duration_s = (now - start) / 1e9;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 #include <time.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <bpf/libbpf.h>
@@ -29,6 +30,7 @@ struct ring_src {
 	unsigned taken;		/* events taken this round */
 	bool stopped;		/* the round's batch filled: more may be waiting */
 	uint64_t last_ts;	/* the stamp of the last event taken */
+	const volatile unsigned long *pos;	/* read-only: [0] consumer, [page] producer */
 };
 
 struct tracer {
@@ -41,6 +43,8 @@ struct tracer {
 	struct ring_merge *merge;
 	tracer_event_fn fn;
 	void *fn_ctx;
+	double backlog;			/* the fullest ring's share in use when the last poll woke */
+	long page;
 	struct stage_probes *stages;
 	struct tls_probes *tls;
 	bool send_enter_failed;
@@ -278,6 +282,12 @@ static int open_rings(struct tracer *t, const bool *online)
 		src->rb = ring_buffer__new(src->fd, on_ring_event, src, NULL);
 		if (!src->rb)
 			return -errno;
+		/* The ring's positions, mapped again read-only: how far behind the reader is. */
+		src->pos = mmap(NULL, 2 * t->page, PROT_READ, MAP_SHARED, src->fd, 0);
+		if (src->pos == MAP_FAILED) {
+			src->pos = NULL;
+			return -errno;
+		}
 		if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, src->fd, &ee))
 			return -errno;
 		r++;
@@ -327,6 +337,7 @@ struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void
 	online = online_cpus(t->ncpus, &t->nrings);
 	if (!online)
 		goto fail;
+	t->page = sysconf(_SC_PAGESIZE);
 	t->ring_bytes = ring_bytes_per_cpu(o->ringbuf_mb, t->nrings);
 	bpf_map__set_max_entries(t->skel->maps.events, t->ncpus);
 	/* The rings are created after load, in this size; the template's does not matter. */
@@ -390,6 +401,24 @@ fail:
 	return NULL;
 }
 
+/* The share of the fullest ring holding events not yet read. */
+static double ring_backlog(const struct tracer *t)
+{
+	unsigned long words = t->page / sizeof(unsigned long), used, most = 0;
+	int i;
+
+	for (i = 0; i < t->nrings; i++) {
+		const volatile unsigned long *pos = t->srcs[i].pos;
+
+		if (!pos)
+			continue;
+		used = __atomic_load_n(&pos[words], __ATOMIC_ACQUIRE) - __atomic_load_n(&pos[0], __ATOMIC_ACQUIRE);
+		if (used > most)
+			most = used;
+	}
+	return (double)most / t->ring_bytes;
+}
+
 /*
  * Reads every ring in rounds of at most RING_BATCH events each and hands
  * on what is in order. A ring that filled its batch may hold older events
@@ -402,10 +431,13 @@ static long drain(struct tracer *t, bool final)
 
 	for (;;) {
 		uint64_t t0 = mono_ns();
+		double backlog = ring_backlog(t);
 		uint64_t horizon = final ? UINT64_MAX : t0 > MERGE_MARGIN_NS ? t0 - MERGE_MARGIN_NS : 0;
 		bool more = false;
 		int i;
 
+		if (backlog > t->backlog)
+			t->backlog = backlog;
 		for (i = 0; i < t->nrings; i++) {
 			struct ring_src *src = &t->srcs[i];
 
@@ -435,7 +467,13 @@ int tracer_poll(struct tracer *t, int timeout_ms)
 	n = epoll_wait(t->epfd, ev, 8, timeout_ms);
 	if (n < 0 && errno != EINTR)
 		return -errno;
+	t->backlog = 0;
 	return (int)drain(t, false);
+}
+
+double tracer_backlog(const struct tracer *t)
+{
+	return t->backlog;
 }
 
 int tracer_drain(struct tracer *t)
@@ -513,6 +551,8 @@ void tracer_close(struct tracer *t)
 	tls_probes_destroy(t->tls);
 	for (int i = 0; t->srcs && i < t->nrings; i++) {
 		ring_buffer__free(t->srcs[i].rb);
+		if (t->srcs[i].pos)
+			munmap((void *)t->srcs[i].pos, 2 * t->page);
 		if (t->srcs[i].fd >= 0)
 			close(t->srcs[i].fd);
 	}
