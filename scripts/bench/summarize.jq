@@ -111,6 +111,8 @@ $meta[0] as $meta
    events_received_total: ($good | map((if (.events | truthy) then .events else {} end)
 				       | if has("received") then .received else 0 end) | add // 0),
    dropped_total: ($good | map(if (.dropped | truthy) then .dropped else 0 end) | add // 0),
+   reader_raised_s_total: ($good | map(.reader_raised_s // 0) | add // 0),
+   traced_s_total: ($good | map(.duration_s // 0) | add // 0),
    vm_hwm_mib_max: (if ($good | length) > 0 then ($good | map(.vm_hwm_kib) | max) / 1024 else null end),
    bpf_map_kib_max: (if ($good | length) > 0 then ($good | map(.bpf_map_bytes) | max) / 1024 else null end),
    attach_s_median: ($good | map(.attach_s) | med),
