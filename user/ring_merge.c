@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include "dblat.h"
@@ -10,9 +11,21 @@ struct fifo {
 	size_t head, tail, cap;
 };
 
+/* A ring with events held, keyed by its head's stamp (ties: the lower ring). */
+struct head {
+	uint64_t ts;
+	int r;
+};
+
+/*
+ * The rings that hold events form a min-heap by head stamp: handing on an
+ * event costs log(rings), where scanning every ring cost as many steps as
+ * the host has CPUs.
+ */
 struct ring_merge {
-	int n;
+	int n, nheap;
 	size_t held;
+	struct head *heap;
 	struct fifo f[];
 };
 
@@ -30,8 +43,14 @@ struct ring_merge *ring_merge_new(int nrings)
 	if (nrings <= 0)
 		return NULL;
 	m = calloc(1, sizeof(*m) + (size_t)nrings * sizeof(m->f[0]));
-	if (m)
-		m->n = nrings;
+	if (!m)
+		return NULL;
+	m->n = nrings;
+	m->heap = calloc(nrings, sizeof(*m->heap));
+	if (!m->heap) {
+		free(m);
+		return NULL;
+	}
 	return m;
 }
 
@@ -41,7 +60,47 @@ void ring_merge_free(struct ring_merge *m)
 		return;
 	for (int i = 0; i < m->n; i++)
 		free(m->f[i].buf);
+	free(m->heap);
 	free(m);
+}
+
+static int before(const struct head *a, const struct head *b)
+{
+	return a->ts < b->ts || (a->ts == b->ts && a->r < b->r);
+}
+
+static void sift_up(struct ring_merge *m, int i)
+{
+	struct head h = m->heap[i];
+
+	while (i > 0) {
+		int p = (i - 1) / 2;
+
+		if (!before(&h, &m->heap[p]))
+			break;
+		m->heap[i] = m->heap[p];
+		i = p;
+	}
+	m->heap[i] = h;
+}
+
+static void sift_down(struct ring_merge *m, int i)
+{
+	struct head h = m->heap[i];
+
+	for (;;) {
+		int c = 2 * i + 1;
+
+		if (c >= m->nheap)
+			break;
+		if (c + 1 < m->nheap && before(&m->heap[c + 1], &m->heap[c]))
+			c++;
+		if (!before(&m->heap[c], &h))
+			break;
+		m->heap[i] = m->heap[c];
+		i = c;
+	}
+	m->heap[i] = h;
 }
 
 int ring_merge_push(struct ring_merge *m, int r, const void *data, size_t size)
@@ -50,11 +109,13 @@ int ring_merge_push(struct ring_merge *m, int r, const void *data, size_t size)
 	size_t need = REC_HDR + pad8(size);
 	uint32_t sz32 = size, zero = 0;
 	uint64_t ts = 0;
+	bool was_empty;
 
 	if (!m || r < 0 || r >= m->n || size > UINT32_MAX)
 		return -1;
 	f = &m->f[r];
-	if (f->head == f->tail)
+	was_empty = f->head == f->tail;
+	if (was_empty)
 		f->head = f->tail = 0;
 	if (f->tail + need > f->cap) {
 		/* Reclaim what was handed on first; grow only when that is not enough. */
@@ -84,6 +145,10 @@ int ring_merge_push(struct ring_merge *m, int r, const void *data, size_t size)
 	memcpy(f->buf + f->tail + REC_HDR, data, size);
 	f->tail += need;
 	m->held++;
+	if (was_empty) {
+		m->heap[m->nheap] = (struct head){ .ts = ts, .r = r };
+		sift_up(m, m->nheap++);
+	}
 	return 0;
 }
 
@@ -101,33 +166,25 @@ long ring_merge_flush(struct ring_merge *m, uint64_t horizon_ns, ring_merge_fn f
 
 	if (!m)
 		return 0;
-	for (;;) {
-		struct fifo *best = NULL;
-		uint64_t best_ts = 0;
+	while (m->nheap && m->heap[0].ts <= horizon_ns) {
+		struct fifo *f = &m->f[m->heap[0].r];
+		uint8_t *rec = f->buf + f->head;
 		uint32_t size;
-		uint8_t *rec;
 
-		for (int i = 0; i < m->n; i++) {
-			struct fifo *f = &m->f[i];
-			uint64_t ts;
-
-			if (f->head == f->tail)
-				continue;
-			ts = head_ts(f);
-			if (!best || ts < best_ts) {
-				best = f;
-				best_ts = ts;
-			}
-		}
-		if (!best || best_ts > horizon_ns)
-			return n;
-		rec = best->buf + best->head;
 		memcpy(&size, rec, 4);
-		best->head += REC_HDR + pad8(size);
+		f->head += REC_HDR + pad8(size);
 		m->held--;
+		/* The ring's next head takes its place, or the last leaf does. */
+		if (f->head != f->tail)
+			m->heap[0].ts = head_ts(f);
+		else
+			m->heap[0] = m->heap[--m->nheap];
+		if (m->nheap)
+			sift_down(m, 0);
 		fn(ctx, rec + REC_HDR, size);
 		n++;
 	}
+	return n;
 }
 
 size_t ring_merge_held(const struct ring_merge *m)
