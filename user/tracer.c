@@ -419,14 +419,20 @@ static double ring_backlog(const struct tracer *t)
 	return (double)most / t->ring_bytes;
 }
 
+/* A poll's drain hands back after this long, so that -d and -i keep time under a flood. */
+#define DRAIN_BUDGET_NS (100 * 1000000ull)
+
 /*
  * Reads every ring in rounds of at most RING_BATCH events each and hands
  * on what is in order. A ring that filled its batch may hold older events
  * than the others' newest: the horizon stops short of what it gave last.
- * final: tracing has stopped, nothing more is being written.
+ * final: tracing is over; the programs may still be writing, so it reads
+ * up to the events stamped when it began (a load writing faster than
+ * dblat reads would otherwise keep it here for ever).
  */
 static long drain(struct tracer *t, bool final)
 {
+	uint64_t begin = mono_ns();
 	long n = 0;
 
 	for (;;) {
@@ -447,13 +453,16 @@ static long drain(struct tracer *t, bool final)
 			if (src->stopped) {
 				uint64_t h = src->last_ts > MERGE_MARGIN_NS ? src->last_ts - MERGE_MARGIN_NS : 0;
 
-				more = true;
+				if (!final || src->last_ts < begin)
+					more = true;
 				if (h < horizon)
 					horizon = h;
 			}
 		}
 		n += ring_merge_flush(t->merge, horizon, t->fn, t->fn_ctx);
-		if (!more)
+		if (final && !more)
+			n += ring_merge_flush(t->merge, UINT64_MAX, t->fn, t->fn_ctx);
+		if (!more || (!final && mono_ns() - begin >= DRAIN_BUDGET_NS))
 			return n;
 	}
 }
