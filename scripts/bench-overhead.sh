@@ -13,8 +13,8 @@
 #            [--clients N] [--keep]
 #
 #   --quick          < 3 min: select over unix+prepared and tcp+simple, fixed
-#                    rate; no TPC-B-like run, no bpftrace comparisons (--compare
-#                    and --workloads add them back)
+#                    rate; floor arms in 2 pairs; no TPC-B-like run, no bpftrace
+#                    comparisons (--compare and --workloads add them back)
 #   (default)        < 15 min: select over {unix,tcp} x {simple,prepared},
 #                    TPC-B-like, fixed rate, bpftrace uprobe and USDT comparisons
 #   --out FILE       results JSON (default out/bench-overhead.json)
@@ -124,6 +124,8 @@ if [ "$QUICK" = 1 ]; then
 	COMPARE=${COMPARE:-0}
 	TAX_BLOCKS=${TAX_BLOCKS_QUICK:-200000}
 	TAX_REPS=3
+	# Three floor arms in 3 pairs took the quick run past 3 minutes (183 s).
+	ARM_PAIRS=${ARM_PAIRS:-$((PAIRS < 2 ? PAIRS : 2))}
 	WORKLOADS=(sel-unix-prepared sel-tcp-simple fixed-rate)
 else
 	SECS=${SECS:-10}
@@ -409,7 +411,7 @@ usdt:$PG_BIN/postgres:query__done /@start[tid]/ { @lat_us = hist((nsecs - @start
 compare_tool() {
 	local arm=$1 w=$2 ready=$3 pair log rc
 	shift 3
-	for ((pair = 1; pair <= PAIRS; pair++)); do
+	for ((pair = 1; pair <= ${ARM_PAIRS:-$PAIRS}; pair++)); do
 		# Its own baseline: the pairs stay adjacent in time, and dblat's keep theirs.
 		run_load "$w" "untraced-for-$arm" "$pair"
 		log="$BENCH_TMP/$arm.$pair.err"
