@@ -43,7 +43,7 @@ struct tracer {
 	struct ring_merge *merge;
 	tracer_event_fn fn;
 	void *fn_ctx;
-	double backlog;			/* the fullest ring's share in use when the last poll woke */
+	double backlog;			/* the fullest ring's share in use, at most, during the last poll */
 	long page;
 	struct stage_probes *stages;
 	struct tls_probes *tls;
