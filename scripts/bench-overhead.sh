@@ -371,9 +371,6 @@ dblat_block() {
 		echo "{\"block\":$blk,\"pair\":$pair,\"error\":\"no valid dblat JSON\",\"exit\":$rc}" >>"$BLOCKS"
 		return 1
 	fi
-	# Seconds the reader ran raised to nice 0 because it fell behind (see --nice).
-	local raised
-	raised=$(sed -nE 's/^dblat: the reader fell behind .*, ([0-9.]+) s in all$/\1/p' "$log" | tail -n 1)
 	# Statements dblat should have seen: one per -S transaction, 7 per TPC-B one.
 	local expect
 	expect=$(jq -s --argjson blk "$blk" --argjson stm "$W_STMTS_JSON" \
@@ -382,12 +379,12 @@ dblat_block() {
 		--argjson attach "$attach_s" --argjson hwm "${hwm:-0}" --argjson rss "${rss:-0}" \
 		--argjson maps "${maps:-0}" --argjson nprogs "${nprogs:-0}" --argjson progs "$progjson" \
 		--argjson tk0 "$tk0" --argjson tk1 "$cpu_end" --argjson hz "$CLK_TCK" \
-		--argjson ts0 "$ts0" --argjson ts1 "$ts1" --argjson expect "$expect" --argjson raised "${raised:-0}" '
+		--argjson ts0 "$ts0" --argjson ts1 "$ts1" --argjson expect "$expect" '
 		{block: $blk, pair: $pair, exit: $rc, attach_s: $attach,
 		 duration_s: .duration_s, events: .events,
 		 events_per_s: (if (.duration_s // 0) > 0 then .events.received / .duration_s else null end),
 		 dropped: .events.dropped,
-		 reader_raised_s: $raised,
+		 reader_raised_s: (.events.reader_raised_s // 0),
 		 cpu_pct_over_loads: (100 * (($tk1 - $tk0) / $hz) / ($ts1 - $ts0)),
 		 vm_hwm_kib: $hwm, vm_rss_kib: $rss, bpf_map_bytes: $maps, bpf_progs: $nprogs,
 		 bpf_prog_stats: $progs,

@@ -199,13 +199,6 @@ static void pace_reader(struct reader_pace *p, double backlog, uint64_t now)
 		pace_undo(p, now);
 }
 
-static void pace_report(const struct reader_pace *p, uint64_t now)
-{
-	if (p->times)
-		fprintf(stderr, "dblat: the reader fell behind and ran at nice 0 instead of %d: %u time(s), %.1f s in all\n",
-			p->nice, p->times, pace_raised_ns(p, now) / 1e9);
-}
-
 struct run {
 	struct collector *col;
 	struct tracer *tr;
@@ -401,6 +394,8 @@ int main(int argc, char **argv)
 		}
 		now = mono_ns();
 		pace_reader(&run.pace, tracer_backlog(run.tr), now);
+		sum->ctr.reader_raised = run.pace.times;
+		sum->ctr.reader_raised_ns = pace_raised_ns(&run.pace, now);
 		sum->duration_s = (now - start) / 1e9;
 		exports_poll(sum);
 		if (env.duration && now - start >= (uint64_t)(env.duration * 1e9))
@@ -418,7 +413,8 @@ int main(int argc, char **argv)
 	}
 	tracer_drain(run.tr);
 	now = mono_ns();
-	pace_report(&run.pace, now);
+	sum->ctr.reader_raised = run.pace.times;
+	sum->ctr.reader_raised_ns = pace_raised_ns(&run.pace, now);
 	collector_finish(run.col, now);
 	sum->end_ns = now;
 	sum->duration_s = (now - start) / 1e9;

@@ -122,6 +122,8 @@ static void counters(FILE *out, const struct summary *s)
 		  offsetof(struct tracer_counters, unmatched) },
 		{ "dblat_connections_adopted_total", "PostgreSQL connections traced.",
 		  offsetof(struct tracer_counters, conns_adopted) },
+		{ "dblat_reader_raised_total", "Times dblat's reader fell behind and left its niceness for nice 0.",
+		  offsetof(struct tracer_counters, reader_raised) },
 	};
 	size_t i;
 
@@ -131,6 +133,8 @@ static void counters(FILE *out, const struct summary *s)
 		header(out, ctrs[i].name, "counter", ctrs[i].help);
 		sample(out, ctrs[i].name, none, *(const uint64_t *)((const char *)c + ctrs[i].off));
 	}
+	header(out, "dblat_reader_raised_seconds_total", "counter", "Time dblat's reader ran at nice 0 after falling behind.");
+	gauge_d(out, "dblat_reader_raised_seconds_total", none, c->reader_raised_ns / 1e9);
 }
 
 static void statements(FILE *out, const struct summary *s)

@@ -340,10 +340,12 @@ int report_json(const char *path, const struct summary *s)
 	}
 	v = summary_sorted(s, &n);
 	fprintf(out, "{\"schema\":\"%s\",\"duration_s\":%.3f,\n", DBLAT_JSON_SCHEMA, s->duration_s);
-	fprintf(out, "\"events\":{\"received\":%llu,\"dropped\":%llu,\"lost_sync\":%llu,\"tail_overflow\":%llu,\"resyncs\":%llu,\"unmatched\":%llu},\n",
+	fprintf(out, "\"events\":{\"received\":%llu,\"dropped\":%llu,\"lost_sync\":%llu,\"tail_overflow\":%llu,\"resyncs\":%llu,\"unmatched\":%llu,"
+		"\"reader_raised\":%llu,\"reader_raised_s\":%.3f},\n",
 		(unsigned long long)c->received, (unsigned long long)c->dropped,
 		(unsigned long long)c->lost_sync, (unsigned long long)c->tail_overflow,
-		(unsigned long long)c->resyncs, (unsigned long long)c->unmatched);
+		(unsigned long long)c->resyncs, (unsigned long long)c->unmatched,
+		(unsigned long long)c->reader_raised, c->reader_raised_ns / 1e9);
 	fprintf(out, "\"connections\":{\"adopted\":%llu,\"not_postgres\":%llu,", (unsigned long long)c->conns_adopted,
 		(unsigned long long)c->conns_not_pg);
 	/* TLS: with statement text from the probes' plaintext, or round trips timed only */

@@ -198,6 +198,9 @@ void report_text(FILE *out, const struct summary *s, int width)
 		fprintf(out, "dblat: %llu connections were encrypted (TLS): %llu with statement text from the TLS probes, %llu timed per round trip only (\"%s\")\n",
 			(unsigned long long)c->conns_tls, (unsigned long long)c->conns_tls_plain,
 			(unsigned long long)c->conns_tls_timing, TLS_FP_TIMING);
+	if (c->reader_raised)
+		fprintf(out, "dblat: the reader fell behind and ran at nice 0 for %.1f s (%llu time(s)): see --nice\n",
+			c->reader_raised_ns / 1e9, (unsigned long long)c->reader_raised);
 	if (c->dropped || c->lost_sync || c->tail_overflow)
 		fprintf(out, "dblat: WARNING: %llu events dropped, %llu framing losses, %llu oversized buffers: some statements are missing\n",
 			(unsigned long long)c->dropped, (unsigned long long)c->lost_sync,

@@ -137,6 +137,8 @@ struct tracer_counters {
 	uint64_t conns_tls_plain;	/* ... whose statements came from the TLS probes' plaintext */
 	uint64_t conns_tls_timing;	/* ... timed per round trip: no plaintext came */
 	uint64_t tls_unbound;		/* plaintext calls no encrypted connection could be found for */
+	uint64_t reader_raised;		/* times the reader fell behind and left its niceness for nice 0 */
+	uint64_t reader_raised_ns;	/* ... and how long it ran so (live runs; 0 in replays) */
 };
 
 struct summary {

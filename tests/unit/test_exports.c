@@ -15,6 +15,7 @@
 #include "flame.h"
 #include "flame_svg.h"
 #include "metrics_http.h"
+#include "report.h"
 #include "summary.h"
 
 #define US 1000ull	/* ns */
@@ -74,6 +75,8 @@ static struct summary *sample_summary(void)
 	}
 	s->ctr.received = 1234;
 	s->ctr.dropped = 5;
+	s->ctr.reader_raised = 2;
+	s->ctr.reader_raised_ns = 1500000000;
 	s->duration_s = 2.5;
 	return s;
 }
@@ -492,6 +495,8 @@ TEST(export_prometheus_text)
 	CHECK(strstr(txt, "# TYPE dblat_query_duration_seconds histogram\n") != NULL);
 	CHECK(strstr(txt, "dblat_events_received_total 1234\n") != NULL);
 	CHECK(strstr(txt, "dblat_events_dropped_total 5\n") != NULL);
+	CHECK(strstr(txt, "dblat_reader_raised_total 2\n") != NULL);
+	CHECK(strstr(txt, "# TYPE dblat_reader_raised_seconds_total counter\ndblat_reader_raised_seconds_total 1.500000\n") != NULL);
 	CHECK(strstr(txt, "dblat_query_duration_seconds_count{side=\"client\",comm=\"pgbench\",query=\"SELECT abalance FROM accounts WHERE aid = $1\"} 10\n") != NULL);
 	CHECK(strstr(txt, "dblat_query_duration_seconds_sum{side=\"client\",comm=\"pgbench\",query=\"SELECT abalance FROM accounts WHERE aid = $1\"} 0.010000000\n") != NULL);
 	CHECK(strstr(txt, "dblat_query_errors_total{side=\"client\",comm=\"pgbench\",query=\"SELECT abalance FROM accounts WHERE aid = $1\"} 2\n") != NULL);
@@ -682,4 +687,35 @@ TEST(export_folded_diff)
 	flame_free(&fb);
 	summary_free(a);
 	summary_free(b);
+}
+
+static void text_fn(FILE *out, const void *arg, int w)
+{
+	report_text(out, arg, w);
+}
+
+/* A reader that fell behind is on record in the JSON and the text report. */
+TEST(report_reader_raised)
+{
+	struct summary *s = sample_summary();
+	char path[] = "/tmp/dblat-unit-json.XXXXXX", buf[8192] = "";
+	char *txt;
+	FILE *f;
+	int fd = mkstemp(path);
+
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK_EQ_INT(report_json(path, s), 0);
+	f = fopen(path, "r");
+	CHECK(f != NULL);
+	if (f) {
+		buf[fread(buf, 1, sizeof(buf) - 1, f)] = 0;
+		fclose(f);
+	}
+	unlink(path);
+	CHECK(strstr(buf, "\"unmatched\":0,\"reader_raised\":2,\"reader_raised_s\":1.500}") != NULL);
+	txt = render(text_fn, s, 100);
+	CHECK(strstr(txt, "dblat: the reader fell behind and ran at nice 0 for 1.5 s (2 time(s))") != NULL);
+	free(txt);
+	summary_free(s);
 }
