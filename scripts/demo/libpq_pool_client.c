@@ -11,8 +11,10 @@
  *
  * Prints one JSON object on stdout at the end: request counts, throughput,
  * wait_us and query_us summaries (count, mean, p50, p99, max) overall and
- * per thread, and wait_after_first_us: the waits without each thread's
- * first (which no statement of that thread precedes).
+ * per thread, wait_after_first_us: the waits without each thread's first
+ * (which no statement of that thread precedes), and gap_us: from one
+ * query's end to the thread's next query's start (handing the connection
+ * back, any think time, the wait).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -91,6 +93,7 @@ struct worker {
 	uint64_t rng;
 	long requests, found, missing, errors;
 	struct samples wait_us, query_us;
+	struct samples gap_us;	/* one query's end to the next one's start: return, think, wait */
 	char err[256];
 };
 
@@ -347,6 +350,7 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	const struct opts *o = w->o;
 	char key[64], hex[65];
+	uint64_t prev_end = 0;
 
 	for (long i = 0; (o->per_thread == 0 || i < o->per_thread) && !stop_flag; i++) {
 		if (past_deadline())
@@ -378,10 +382,12 @@ static void *worker_main(void *arg)
 		pool_put(w->pool, idx);
 
 		w->requests++;
-		if (samples_add(&w->wait_us, (t1 - t0) / 1000) || samples_add(&w->query_us, (t2 - t1) / 1000)) {
+		if (samples_add(&w->wait_us, (t1 - t0) / 1000) || samples_add(&w->query_us, (t2 - t1) / 1000) ||
+		    (prev_end && samples_add(&w->gap_us, (t1 - prev_end) / 1000))) {
 			snprintf(w->err, sizeof(w->err), "out of memory");
 			break;
 		}
+		prev_end = t2;
 		if (o->think_us > 0)
 			sleep_us(o->think_us);
 	}
@@ -522,7 +528,7 @@ int main(int argc, char **argv)
 		pthread_join(ws[i].th, NULL);
 	double elapsed = (double)(now_ns() - t0) / 1e9;
 
-	struct samples all_wait = { 0 }, later_wait = { 0 }, all_query = { 0 };
+	struct samples all_wait = { 0 }, later_wait = { 0 }, all_gap = { 0 }, all_query = { 0 };
 	long req = 0, found = 0, missing = 0, errors = 0;
 	for (int i = 0; i < started; i++) {
 		req += ws[i].requests;
@@ -533,6 +539,11 @@ int main(int argc, char **argv)
 			if (samples_add(&all_wait, ws[i].wait_us.v[j]) ||
 			    (j > 0 && samples_add(&later_wait, ws[i].wait_us.v[j])) ||
 			    samples_add(&all_query, ws[i].query_us.v[j])) {
+				fprintf(stderr, "libpq_pool_client: out of memory\n");
+				goto cleanup;
+			}
+		for (size_t j = 0; j < ws[i].gap_us.n; j++)
+			if (samples_add(&all_gap, ws[i].gap_us.v[j])) {
 				fprintf(stderr, "libpq_pool_client: out of memory\n");
 				goto cleanup;
 			}
@@ -547,6 +558,8 @@ int main(int argc, char **argv)
 	print_summary(stdout, &all_wait);
 	printf(",\"wait_after_first_us\":");
 	print_summary(stdout, &later_wait);
+	printf(",\"gap_us\":");
+	print_summary(stdout, &all_gap);
 	printf(",\"query_us\":");
 	print_summary(stdout, &all_query);
 	printf(",\"per_thread\":[");
@@ -565,6 +578,7 @@ int main(int argc, char **argv)
 	printf("]}\n");
 	free(all_wait.v);
 	free(later_wait.v);
+	free(all_gap.v);
 	free(all_query.v);
 	err = errors > 0 ? 2 : 0;
 
@@ -573,6 +587,7 @@ cleanup:
 		for (int i = 0; i < o.threads; i++) {
 			free(ws[i].wait_us.v);
 			free(ws[i].query_us.v);
+			free(ws[i].gap_us.v);
 		}
 	}
 	free(ws);

@@ -10,7 +10,8 @@
 #      client's context switches, and the time each thread spends off CPU
 #      between one statement's end and the next one's start must agree
 #      with the client's waits after each thread's first: within 5% at the
-#      p99, -5% to +8% at the mean (see below). The whole gap also holds the
+#      p99; the mean at least 95% of the client's wait and at most 105% of
+#      its whole gap between queries (see below). The whole gap also holds the
 #      thread's own work: result handling, returning the connection, waking
 #      a waiter: 40 to 70 us here on a 1.2 ms mean wait.
 #   2. Database work bound to HTTP requests by thread: a ThreadingHTTPServer
@@ -53,20 +54,23 @@ cat "$TEST_TMP/client.json"
 # they moved the client's p99 by up to 3% (dblat/client p99 0.978 to 1.008
 # over 9 runs with them, 0.984 to 1.014 without; one run in about 40 had
 # failed the bound at 0.949).
-read -r c_mean c_p99 c_n <<<"$(jq -r '[.wait_after_first_us.mean, .wait_after_first_us.p99, .wait_after_first_us.count] | @tsv' "$TEST_TMP/client.json")"
+read -r c_mean c_p99 c_n c_gap <<<"$(jq -r '[.wait_after_first_us.mean, .wait_after_first_us.p99, .wait_after_first_us.count, .gap_us.mean] | @tsv' "$TEST_TMP/client.json")"
 read -r g_mean g_p99 <<<"$(jq -r --argjson p "$client" '.pool[] | select(.pid == $p) | [.thread_gap_us.mean, .thread_gap_us.p99] | @tsv' "$out")"
 read -r d_mean d_p99 d_n <<<"$(jq -r --argjson p "$client" '.pool[] | select(.pid == $p) | [.thread_wait_us.mean, .thread_wait_us.p99, (if .thread_wait_us.mean > 0 then .thread_wait_us.total / .thread_wait_us.mean | round else 0 end)] | @tsv' "$out")"
-echo "checkout wait: client mean ${c_mean} us p99 ${c_p99} us (${c_n}); dblat thread wait (off CPU) mean ${d_mean:-none} us p99 ${d_p99:-none} us (${d_n:-0}); whole gap mean ${g_mean:-none} us p99 ${g_p99:-none} us"
+echo "checkout wait: client mean ${c_mean} us p99 ${c_p99} us (${c_n}), its whole gap between queries mean ${c_gap} us; dblat thread wait (off CPU) mean ${d_mean:-none} us p99 ${d_p99:-none} us (${d_n:-0}); whole gap mean ${g_mean:-none} us p99 ${g_p99:-none} us"
 check "statements counted" "$(jq --argjson p "$client" '[.statements[] | select(.side == "client" and (.pids | index($p))) | .calls] | add // 0' "$out")" "$(jq .requests "$TEST_TMP/client.json")"
 check "pool method" "$(jq -r --argjson p "$client" '.pool[] | select(.pid == $p) | .method' "$out")" exact-thread
 awk -v a="$c_n" -v d="${d_n:-0}" 'BEGIN { exit !(d >= 0.95 * a && d <= a) }'
 check_true "waits timed off CPU: ${d_n:-0} of the client's ${c_n}" $?
 # dblat's off-CPU time also holds the thread's preemptions while it handles
 # its result and hands the connection back, which the client's clock around
-# acquire does not: over 9 runs here the mean stood 2% to 5.5% above the
-# client's (after-first) waits, so the mean may be up to 8% over, 5% under.
-awk -v a="$c_mean" -v d="${d_mean:-0}" 'BEGIN { exit !(a > 100 && d / a > 0.95 && d / a < 1.08) }'
-check_true "mean wait within -5%/+8% of the client's own" $? "(dblat/client $(awk -v a="$c_mean" -v d="${d_mean:-0}" 'BEGIN { printf "%.3f", a ? d / a : 0 }'))"
+# acquire does not, and more of them the busier the host: over 12 quiet runs
+# the mean stood 2% to 5.5% above the client's waits, and 8.1% with a
+# pgbench at full rate beside it. Both are the client's own clocks: the mean
+# lies between its wait (5% under at most) and its whole gap between
+# queries (5% over at most).
+awk -v a="$c_mean" -v g="${c_gap:-0}" -v d="${d_mean:-0}" 'BEGIN { exit !(a > 100 && d / a > 0.95 && d / g < 1.05) }'
+check_true "mean wait between the client's own wait and its whole gap" $? "(dblat/client wait $(awk -v a="$c_mean" -v d="${d_mean:-0}" 'BEGIN { printf "%.3f", a ? d / a : 0 }'), dblat/client gap $(awk -v g="${c_gap:-0}" -v d="${d_mean:-0}" 'BEGIN { printf "%.3f", g ? d / g : 0 }'))"
 # The client's clock also runs while its thread is on CPU inside the pool's
 # acquire, and a vCPU the hypervisor takes away looks on CPU to the guest
 # (the CPU time stolen meanwhile is printed); dblat's also holds a thread
@@ -75,6 +79,11 @@ check_true "mean wait within -5%/+8% of the client's own" $? "(dblat/client $(aw
 steal=$(awk -v a="$steal0" '/^cpu / { printf "%.1f", ($9 - a) / 100 }' /proc/stat)
 awk -v a="$c_p99" -v d="${d_p99:-0}" 'BEGIN { exit !(a > 100 && d / a > 0.95 && d / a < 1.05) }'
 check_true "p99 wait within 5% of the client's own" $? "(dblat/client $(awk -v a="$c_p99" -v d="${d_p99:-0}" 'BEGIN { printf "%.3f", a ? d / a : 0 }'); CPU seconds stolen by the hypervisor meanwhile: $steal)"
+# The whole gap, wall-clock on both sides: the client's runs from its query's
+# return to its next acquire's end, dblat's from the response's read to the
+# next send (three runs: 1.007 each time).
+awk -v g="${c_gap:-0}" -v d="${g_mean:-0}" 'BEGIN { exit !(g > 100 && d / g > 0.95 && d / g < 1.05) }'
+check_true "whole gap mean within 5% of the client's own" $? "(dblat/client $(awk -v g="${c_gap:-0}" -v d="${g_mean:-0}" 'BEGIN { printf "%.3f", g ? d / g : 0 }'))"
 # The whole gap also holds the thread's own work: never less.
 awk -v g="${g_mean:-0}" -v d="${d_mean:-0}" 'BEGIN { exit !(g > 0 && d <= g) }'
 check_true "time off CPU within the whole gap (mean)" $?
