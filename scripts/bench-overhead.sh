@@ -24,6 +24,9 @@
 #                    without --dblat-args a mode other than "default" passes
 #                    "--NAME" to dblat
 #   --dblat-args S   extra dblat arguments, word-split (e.g. "--server-stages")
+#   --client-only    dblat traces pgbench alone (-c pgbench, not the server): what an
+#                    application host whose database is elsewhere pays (the floor
+#                    arms still work at both ends: add --no-floor)
 #   --workloads L    comma list from: sel-unix-simple sel-unix-prepared sel-tcp-simple
 #                    sel-tcp-prepared tpcb-unix fixed-rate, and sel-tls-simple
 #                    sel-tls-prepared (TCP with PGSSLMODE=require; with either, the
@@ -81,6 +84,7 @@ DBLAT_ARGS=
 DBLAT_ARGS_SET=0
 COMPARE=
 FLOOR=1
+CLIENT_ONLY=0
 FLOOR_BIN=$HERE/bench/hook-floor
 STEADY_BIN=$HERE/bench/steady-floor
 BPF_STATS=1
@@ -107,6 +111,7 @@ while [ $# -gt 0 ]; do
 	--no-compare) COMPARE=0 ;;
 	--compare) COMPARE=1 ;;
 	--no-floor) FLOOR=0 ;;
+	--client-only) CLIENT_ONLY=1 ;;
 	--no-bpf-stats) BPF_STATS=0 ;;
 	--scale) SCALE=$2; shift ;;
 	--clients) CLIENTS=$2; shift ;;
@@ -332,8 +337,10 @@ dblat_block() {
 	log="$BENCH_TMP/dblat.$blk.err"
 	[ "$arm" != dblat-profile ] || bpf_stats_on
 	t0=$(now_s)
+	local target=(-p "$PG_PID" -c pgbench)
+	[ "$CLIENT_ONLY" = 0 ] || target=(-c pgbench)
 	if ! tracer_start dblat '^dblat: attached' "$log" 120 \
-		"$DBLAT" -p "$PG_PID" -c pgbench --json "$json" "${DBLAT_EXTRA[@]}"; then
+		"$DBLAT" "${target[@]}" --json "$json" "${DBLAT_EXTRA[@]}"; then
 		echo "dblat did not attach: block $blk skipped" >&2
 		echo "{\"block\":$blk,\"pair\":$pair,\"error\":\"dblat did not attach\"}" >>"$BLOCKS"
 		return 1
@@ -449,7 +456,7 @@ compare_tool() {
 # ---------------------------------------------------------------------------
 # Main
 
-blog "bench-overhead: $([ "$QUICK" = 1 ] && echo quick || echo full), $PAIRS pairs x ${SECS} s, mode $MODE${DBLAT_ARGS:+ (dblat args: $DBLAT_ARGS)}"
+blog "bench-overhead: $([ "$QUICK" = 1 ] && echo quick || echo full), $PAIRS pairs x ${SECS} s, mode $MODE${DBLAT_ARGS:+ (dblat args: $DBLAT_ARGS)}$([ "$CLIENT_ONLY" = 0 ] || echo ", client end only")"
 [[ " ${WORKLOADS[*]} " != *" sel-tls-"* ]] || export BENCH_SSL=1
 pg_up "$SCALE"
 : >"$BENCH_TMP/tools.jsonl"
@@ -507,7 +514,7 @@ fi
 T_END=$(now_s)
 pg_down
 
-jq -cn --arg mode "$MODE" --arg dargs "$DBLAT_ARGS" --argjson quick "$QUICK" --argjson secs "$SECS" \
+jq -cn --arg mode "$MODE" --arg dargs "$DBLAT_ARGS" --argjson quick "$QUICK" --argjson secs "$SECS" --argjson client_only "$CLIENT_ONLY" \
 	--argjson pairs "$PAIRS" --argjson ncpu "$NCPU" --arg kernel "$(uname -r)" \
 	--argjson scale "$SCALE" --argjson clients "$CLIENTS" --argjson threads "$THREADS" \
 	--argjson rate "${RATE:-null}" --argjson ratepct "$RATE_PCT" --argjson bpfstats "$BPF_STATS" --argjson compare "$COMPARE" \
@@ -519,8 +526,9 @@ jq -cn --arg mode "$MODE" --arg dargs "$DBLAT_ARGS" --argjson quick "$QUICK" --a
 	{schema: "dblat-bench-overhead/1", started: $started, elapsed_s: ($t1 - $t0),
 	 quick: ($quick == 1), seconds_per_run: $secs, pairs: $pairs,
 	 dblat: {mode: $mode, args: ($dargs | split(" ") | map(select(. != ""))), binary_sha256_16: $sha,
-	         commit: $commit, worktree_modified: ($dirty == "yes"),
-	         command: ("dblat -p <postmaster pid> -c pgbench --json FILE" + (if $dargs == "" then "" else " " + $dargs end))},
+	         commit: $commit, worktree_modified: ($dirty == "yes"), client_only: ($client_only == 1),
+	         command: ("dblat " + (if $client_only == 1 then "" else "-p <postmaster pid> " end)
+	                   + "-c pgbench --json FILE" + (if $dargs == "" then "" else " " + $dargs end))},
 	 machine: {cpus: $ncpu, kernel: $kernel},
 	 cluster: {scale: $scale, shared_buffers: "128MB", synchronous_commit: "off", autovacuum: "off",
 	           fsync: "on", ssl: (if $ssl == "1" then "on" else "off" end)},
