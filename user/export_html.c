@@ -318,6 +318,9 @@ int html_file(const char *path, const struct summary *s, const struct flame *f, 
 	fprintf(out, "<p class=\"meta\">%.1f s traced, %llu events, %llu dropped, %llu connections traced</p>\n",
 		s->duration_s, (unsigned long long)c->received, (unsigned long long)c->dropped,
 		(unsigned long long)c->conns_adopted);
+	if (c->reader_raised)
+		fprintf(out, "<p class=\"meta\">dblat's reader fell behind and ran at nice 0 for %.1f s (%llu time(s)).</p>\n",
+			c->reader_raised_ns / 1e9, (unsigned long long)c->reader_raised);
 	if (c->dropped || c->lost_sync || c->tail_overflow)
 		fprintf(out, "<p class=\"warn\">%llu events dropped, %llu framing losses: some statements are missing.</p>\n",
 			(unsigned long long)c->dropped, (unsigned long long)c->lost_sync);
