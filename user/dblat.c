@@ -199,6 +199,12 @@ static void pace_reader(struct reader_pace *p, double backlog, uint64_t now)
 		pace_undo(p, now);
 }
 
+static void pace_counters(struct summary *sum, const struct reader_pace *p, uint64_t now)
+{
+	sum->ctr.reader_raised = p->times;
+	sum->ctr.reader_raised_ns = pace_raised_ns(p, now);
+}
+
 struct run {
 	struct collector *col;
 	struct tracer *tr;
@@ -394,8 +400,7 @@ int main(int argc, char **argv)
 		}
 		now = mono_ns();
 		pace_reader(&run.pace, tracer_backlog(run.tr), now);
-		sum->ctr.reader_raised = run.pace.times;
-		sum->ctr.reader_raised_ns = pace_raised_ns(&run.pace, now);
+		pace_counters(sum, &run.pace, now);
 		sum->duration_s = (now - start) / 1e9;
 		exports_poll(sum);
 		if (env.duration && now - start >= (uint64_t)(env.duration * 1e9))
@@ -413,8 +418,7 @@ int main(int argc, char **argv)
 	}
 	tracer_drain(run.tr);
 	now = mono_ns();
-	sum->ctr.reader_raised = run.pace.times;
-	sum->ctr.reader_raised_ns = pace_raised_ns(&run.pace, now);
+	pace_counters(sum, &run.pace, now);
 	collector_finish(run.col, now);
 	sum->end_ns = now;
 	sum->duration_s = (now - start) / 1e9;
