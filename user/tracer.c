@@ -374,6 +374,14 @@ struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void
 
 	resolve_servers(t, o);
 
+	/* The rings before the programs: an event with no ring to go to counts as dropped. */
+	err = open_rings(t, online);
+	free(online);
+	online = NULL;
+	if (err) {
+		fprintf(stderr, "dblat: cannot open the ring buffers: %s\n", strerror(-err));
+		goto fail;
+	}
 	err = wire_bpf__attach(t->skel);
 	if (err) {
 		fprintf(stderr, "dblat: cannot attach to the syscall tracepoints: %s\n", strerror(-err));
@@ -383,13 +391,6 @@ struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void
 	attach_later(t->skel->progs.dbl_sched_switch, &t->skel->links.dbl_sched_switch, &t->sched_switch_failed,
 		     "cannot hook context switches: a thread's wait for a pooled connection is its whole "
 		     "gap between statements");
-	err = open_rings(t, online);
-	free(online);
-	online = NULL;
-	if (err) {
-		fprintf(stderr, "dblat: cannot open the ring buffers: %s\n", strerror(-err));
-		goto fail;
-	}
 	if (o->server_stages)
 		t->stages = stage_probes_attach(t->skel->obj, o, t->skel->rodata->wakeup_bytes);
 	if (!o->no_tls_probes)
