@@ -460,9 +460,10 @@ static long drain(struct tracer *t, bool final)
 					horizon = h;
 			}
 		}
-		n += ring_merge_flush(t->merge, horizon, t->fn, t->fn_ctx);
+		/* The last round of the final drain hands on all that is held. */
 		if (final && !more)
-			n += ring_merge_flush(t->merge, UINT64_MAX, t->fn, t->fn_ctx);
+			horizon = UINT64_MAX;
+		n += ring_merge_flush(t->merge, horizon, t->fn, t->fn_ctx);
 		if (!more || (!final && mono_ns() - begin >= DRAIN_BUDGET_NS))
 			return n;
 	}
