@@ -17,11 +17,14 @@
 #include "dblat.h"
 #include "wire.bpf.h"
 #include "shared.bpf.h"
+#include "sample_gate.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 const volatile __u32 cap_fe = 4096;		/* bytes copied of frontend buffers */
 const volatile __u32 cap_be = 512;		/* bytes copied of backend buffers */
+const volatile bool sampling = false;		/* --sample: connections are traced in windows */
+__u32 sample_on;				/* ... and one is open (user space opens and closes them) */
 
 #ifndef ECONNRESET
 #define ECONNRESET 104
@@ -487,7 +490,21 @@ struct walk {
 	__u16 flags;
 	int stream;
 	bool done;
+	struct dblat_gate_seen seen;	/* --sample only */
 };
+
+/* --sample: note a message header for the connection's gate (include/sample_gate.h). */
+static __always_inline void gate_note(struct walk *w, __u8 t, bool last, __u8 status)
+{
+	if (w->stream == DBLAT_STREAM_FE) {
+		w->seen.requests += dblat_gate_request(t);
+	} else if (t == 'Z') {
+		w->seen.ready++;
+		w->seen.ends_idle = last && status == 'I';
+	} else {
+		w->seen.ends_idle = 0;
+	}
+}
 
 /* Read n (<= 8) header bytes at off: from the copy when it is there. */
 static __always_inline int hdr_read(struct walk *w, struct scratch *sc, __u32 off, struct hdrbuf *dst, __u32 n)
@@ -620,6 +637,9 @@ __noinline long walk_one(struct walk *w)
 		if (off < 0 || off + 5 > (__s32)w->cap)
 			add_rec(w, sc, off, len, t, 5);
 		end = off + 1 + len;
+		/* The status byte is known when the copy holds it. */
+		if (sampling)
+			gate_note(w, t, end == (__s32)w->total, off >= 0 && off + 6 <= (__s32)w->cap ? hdr[5] : 0);
 	}
 	if (end >= (__s32)w->total) {
 		fr->skip = end - w->total;
@@ -936,6 +956,8 @@ static __always_inline void hop_copied(struct walk *w, struct scratch *sc)
 		if (len < 4 || len > MAX_MSG_LEN || !type_ok(w->stream, t))
 			break;
 		end = off + 1 + len;
+		if (sampling)
+			gate_note(w, t, end == w->total, end == w->total ? sc->data[(off + 5) & (DBLAT_CAP_MAX - 1)] : 0);
 		if (end >= w->total) {
 			w->fr.skip = end - w->total;
 			w->done = true;
@@ -1031,7 +1053,8 @@ __noinline int on_data(struct dblat_conn *c, int dir, int fd, struct segs *segs,
 		 * An HTTP server's connection, known by a request it reads or (for
 		 * one already busy when we came) by a status line it writes.
 		 */
-		if (stream < 0 && (dir == DBLAT_DIR_RECV ? http_request(sc->data, peek) : http_status_line(sc->data, peek))) {
+		if (stream < 0 && !sampling &&
+		    (dir == DBLAT_DIR_RECV ? http_request(sc->data, peek) : http_status_line(sc->data, peek))) {
 			c->state = DBLAT_CONN_HTTP;
 			c->role = DBLAT_ROLE_HTTP;
 			c->id = __sync_fetch_and_add(&next_conn_id, 1);
@@ -1073,7 +1096,8 @@ __noinline int on_data(struct dblat_conn *c, int dir, int fd, struct segs *segs,
 
 	ev_begin_id(&sc->ev, DBLAT_EV_DATA, data_ts(c, dir, (__u32)id), c->id, fd, c->role, id);
 	if (c->role == DBLAT_ROLE_CLIENT && dir == DBLAT_DIR_SEND) {
-		if (c->last_sender && c->last_sender != (__u32)id && !c->offcpu_timed)
+		/* A pool's wait needs every statement: not when sampling. */
+		if (!sampling && c->last_sender && c->last_sender != (__u32)id && !c->offcpu_timed)
 			time_offcpu(c, tgid);
 		c->last_sender = id;
 	}
@@ -1176,6 +1200,8 @@ walk:
 		c->be_expect_answer = 1;
 
 out:
+	if (sampling)
+		dblat_gate_after(&c->gate, stream, &w.seen);
 	sc->ev.flags |= w.flags;
 	sc->ev.nrec = w.nrec;
 	sc->ev.tail_rows = w.tail_rows;
@@ -1264,6 +1290,21 @@ static __always_inline int data_exit(struct pt_regs *regs, int dir, int shape, l
 		if (c && (dir == DBLAT_DIR_RECV || c->state == DBLAT_CONN_HTTP))
 			on_data(c, dir, fd, &s, ret);
 		return 0;
+	}
+	if (sampling && c && ret > 0 && c->state == DBLAT_CONN_PG && !c->tls) {
+		int stream = (c->role == DBLAT_ROLE_CLIENT) == (dir == DBLAT_DIR_SEND) ?
+			DBLAT_STREAM_FE : DBLAT_STREAM_BE;
+		int pass = dblat_gate_pass(&c->gate, stream, *(volatile __u32 *)&sample_on);
+
+		if (!pass) {
+			dblat_gate_skipped(&c->gate, stream);
+			return 0;
+		}
+		if (pass == 2) {
+			/* Buffers went by unseen: frame again from a message start. */
+			c->fr[0].lost = c->fr[0].started;
+			c->fr[1].lost = c->fr[1].started;
+		}
 	}
 	if (shape == BUF_FLAT) {
 		one_seg(&s, regs->si, ret);

@@ -29,6 +29,18 @@ enum dblat_ev_kind {
 	DBLAT_EV_STAGE = 11,	/* a server-side stage from USDT probes: struct dblat_stage follows */
 	DBLAT_EV_HTTP = 12,	/* bytes on an HTTP server connection: the start of a request or response is copied */
 	DBLAT_EV_TLS_DATA = 13,	/* plaintext of one SSL_read/SSL_write call: struct dblat_tls_data, then cap_len bytes */
+	DBLAT_EV_WINDOW = 14,	/* --sample: a tracing window closed (made in user space): struct dblat_window */
+};
+
+/*
+ * EV_WINDOW: connections were traced from start_ns to end_ns (between
+ * calls: see include/sample_gate.h). A window of start_ns == end_ns == 0
+ * opens a sampled run and declares its share, before any other event.
+ */
+struct dblat_window {
+	__u64 start_ns, end_ns;
+	__u32 percent;		/* of each period spent in a window */
+	__u32 period_ms;
 };
 
 #define DBLAT_HTTP_CAP 256	/* bytes of a request/status line and headers copied */
@@ -209,6 +221,15 @@ enum dblat_conn_state {
 	DBLAT_CONN_HTTP = 2,	/* the server end of an HTTP/1.x connection: requests timed */
 };
 
+/* --sample: where a connection stands between windows (include/sample_gate.h). */
+struct dblat_gate {
+	__u16 outstanding;	/* requests sent that still await their ReadyForQuery */
+	__u8 paused;		/* not traced until a window and a request */
+	__u8 idle;		/* last backend buffer ended with ReadyForQuery 'I', nothing outstanding */
+	__u8 last_be;		/* paused: the last buffer skipped was the backend's */
+	__u8 pad[3];
+};
+
 /* Value of the BPF `conns` map, keyed by tgid << 32 | fd. */
 struct dblat_conn {
 	__u64 id;
@@ -227,6 +248,7 @@ struct dblat_conn {
 	__u32 send_tid;		/* ... on this thread */
 	__u32 last_sender;	/* a client's: the thread that sent its last bytes */
 	__u8 offcpu_timed;	/* it changed threads: its process's threads are timed off CPU */
+	struct dblat_gate gate;	/* --sample only */
 	struct dblat_frame fr[2];
 };
 

@@ -656,6 +656,19 @@ struct conn *collector_conn(struct collector *c, uint64_t id)
 	return conn_find(c, id);
 }
 
+static void on_window(struct summary *s, const struct dblat_window *w)
+{
+	if (!w->start_ns && !w->end_ns) {
+		s->sample_pct = w->percent;
+		s->sample_period_ms = w->period_ms;
+		return;
+	}
+	if (w->end_ns > w->start_ns) {
+		s->sampled_ns += w->end_ns - w->start_ns;
+		s->sample_windows++;
+	}
+}
+
 int collector_handle(struct collector *c, const void *data, size_t size)
 {
 	const struct dblat_event *ev = data;
@@ -726,6 +739,11 @@ int collector_handle(struct collector *c, const void *data, size_t size)
 		break;
 	case DBLAT_EV_TCP_STATE:
 		session_on_tcp_state(c, ev, size);
+		break;
+	case DBLAT_EV_WINDOW:
+		if (size < sizeof(*ev) + sizeof(struct dblat_window))
+			return -1;
+		on_window(c->sum, (const struct dblat_window *)(ev + 1));
 		break;
 	default:
 		return -1;

@@ -135,6 +135,12 @@ static void counters(FILE *out, const struct summary *s)
 	}
 	header(out, "dblat_reader_raised_seconds_total", "counter", "Time dblat's reader ran at nice 0 after falling behind.");
 	gauge_d(out, "dblat_reader_raised_seconds_total", none, c->reader_raised_ns / 1e9);
+	/* Sampled runs: divide the counters of calls by this, not by the duration. */
+	header(out, "dblat_traced_seconds_total", "counter",
+	       "Time connections were traced: the duration, or under --sample the windows' total.");
+	gauge_d(out, "dblat_traced_seconds_total", none, summary_traced_s(s));
+	header(out, "dblat_sample_percent", "gauge", "Share of each period traced under --sample; 0: every call.");
+	sample(out, "dblat_sample_percent", none, s->sample_pct);
 }
 
 static void statements(FILE *out, const struct summary *s)

@@ -401,6 +401,9 @@ void http_thread_done(struct collector *c, struct conn *k, uint32_t tid, uint64_
 	uint64_t key = ((uint64_t)k->tgid << 32) | tid;
 	uint32_t i = thread_slot(key);
 
+	/* Sampled: a thread's statements between windows are unseen, its gaps unknown. */
+	if (c->sum->sample_pct)
+		return;
 	c->threads[i].key = key;
 	c->threads[i].done = ts;
 	c->threads[i].done_offcpu = c->cur_offcpu;

@@ -96,6 +96,18 @@ static void match(struct collector *c, struct conn *cl)
 		uint64_t stages[STAGE_N];
 		int i;
 
+		/*
+		 * Sampled, one end may enter a window a call before the other
+		 * (the window opened between the client's send and the backend's
+		 * read): a half that ended before the other began is not its.
+		 */
+		if (c->sum->sample_pct && (s.end < d.start || s.start > d.end)) {
+			if (s.end < d.start)
+				ring_pop(sv);
+			else
+				flush_one(c, cl);
+			continue;
+		}
 		if (d.fp != s.fp && d.fp != c->fp_unknown_stmt && s.fp != c->fp_unknown_stmt) {
 			/* Out of step (one side missed a call): drop the older half. */
 			if (s.end < d.start)

@@ -198,6 +198,11 @@ void report_text(FILE *out, const struct summary *s, int width)
 		fprintf(out, "dblat: %llu connections were encrypted (TLS): %llu with statement text from the TLS probes, %llu timed per round trip only (\"%s\")\n",
 			(unsigned long long)c->conns_tls, (unsigned long long)c->conns_tls_plain,
 			(unsigned long long)c->conns_tls_timing, TLS_FP_TIMING);
+	if (s->sample_pct)
+		fprintf(out, "dblat: sampled: windows of %u%% of every %u ms, %llu windows, %.1f s traced of %.1f s; "
+			"counts are of the calls seen (rates: divide by the time traced); no request binding or pool waits\n",
+			s->sample_pct, s->sample_period_ms, (unsigned long long)s->sample_windows,
+			s->sampled_ns / 1e9, s->duration_s);
 	if (c->reader_raised)
 		fprintf(out, "dblat: the reader fell behind and ran at nice 0 for %.1f s (%llu time(s)): see --nice\n",
 			c->reader_raised_ns / 1e9, (unsigned long long)c->reader_raised);

@@ -412,3 +412,10 @@ int pool_method(const struct pool_stats *p)
 	return p->waits[BIND_DERIVED_FIFO] > p->waits[BIND_DERIVED_ANCHORED] ? BIND_DERIVED_FIFO
 									   : BIND_DERIVED_ANCHORED;
 }
+
+double summary_traced_s(const struct summary *s)
+{
+	if (!s->sample_pct)
+		return s->duration_s;
+	return s->sampled_ns / 1e9;
+}

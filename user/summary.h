@@ -170,6 +170,11 @@ struct summary {
 	struct backend_label *labels;
 	uint32_t nlabels;
 	struct server_waits locks;	/* --server-stages (locks.c) */
+	/* --sample: connections were traced in windows (include/sample_gate.h) */
+	uint32_t sample_pct;		/* 0: every call was traced */
+	uint32_t sample_period_ms;
+	uint64_t sample_windows;	/* windows closed */
+	uint64_t sampled_ns;		/* their length, summed */
 };
 
 #define ROUTE_STATUS_MAX 16
@@ -256,6 +261,9 @@ const char *sess_phase_name(int p);
 const char *fail_reason_name(int r);
 const char *auth_method_name(int m);
 const char *stage_name(int st);
+
+/* Seconds over which rates are counted: those traced (all of them unless sampling). */
+double summary_traced_s(const struct summary *s);
 
 struct summary *summary_new(void);
 void summary_free(struct summary *s);

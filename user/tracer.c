@@ -332,6 +332,7 @@ struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void
 		t->skel->rodata->cap_fe = o->cap_fe;
 	if (o->cap_be)
 		t->skel->rodata->cap_be = o->cap_be;
+	t->skel->rodata->sampling = o->sampling;
 	t->fn = fn;
 	t->fn_ctx = ctx;
 	online = online_cpus(t->ncpus, &t->nrings);
@@ -539,6 +540,11 @@ uint64_t tracer_map_bytes(struct tracer *t)
 			total += (k + v) * n;
 	}
 	return total;
+}
+
+void tracer_sample_window(struct tracer *t, bool on)
+{
+	__atomic_store_n(&t->skel->bss->sample_on, on ? 1 : 0, __ATOMIC_RELEASE);
 }
 
 /* Unix sends are stamped where their bytes reach the peer, or else at syscall entry. */

@@ -20,6 +20,7 @@ struct tracer_opts {
 	bool verbose;
 	bool server_stages;	/* PostgreSQL's USDT probes too (stage_probes.c) */
 	bool no_tls_probes;	/* no libssl uprobes: encrypted connections are timed only */
+	bool sampling;		/* connections are traced in windows (include/sample_gate.h) */
 };
 
 typedef int (*tracer_event_fn)(void *ctx, void *data, size_t size);
@@ -39,6 +40,8 @@ void tracer_ignore_conn(struct tracer *t, uint32_t tgid, int32_t fd);
 /* A PostgreSQL connection over a Unix socket exists: hook send entries from now on. */
 void tracer_stamp_unix_sends(struct tracer *t);
 uint64_t tracer_map_bytes(struct tracer *t);
+/* Sampling: open (on) or close a window; connections follow between their calls. */
+void tracer_sample_window(struct tracer *t, bool on);
 void tracer_close(struct tracer *t);
 
 #endif

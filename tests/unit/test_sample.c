@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/*
+ * --sample: the gate that lets a connection in and out of tracing windows
+ * only between calls (include/sample_gate.h, run by BPF), and what the
+ * collector makes of a sampled run: its windows, and the two ends of a
+ * connection entering a window one call apart.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "check.h"
+#include "collector.h"
+#include "summary.h"
+#include "sample_gate.h"
+
+enum { FE = DBLAT_STREAM_FE, BE = DBLAT_STREAM_BE };
+
+static const struct dblat_gate_seen request1 = { .requests = 1 };
+static const struct dblat_gate_seen ready_idle = { .ready = 1, .ends_idle = 1 };
+static const struct dblat_gate_seen ready_in_txn = { .ready = 1 };
+static const struct dblat_gate_seen rows_only = { 0 };
+
+/* One call while a window is open: request traced, answer traced. */
+static void call(struct dblat_gate *g, const struct dblat_gate_seen *answer)
+{
+	CHECK(dblat_gate_pass(g, FE, 1) != 0);
+	dblat_gate_after(g, FE, &request1);
+	CHECK_EQ_INT(dblat_gate_pass(g, BE, 1), 1);
+	dblat_gate_after(g, BE, answer);
+}
+
+TEST(sample_gate_pauses_at_an_idle_request_and_resumes_at_a_request)
+{
+	struct dblat_gate g = { 0 };
+
+	/* The startup phase ends with ReadyForQuery 'I': idle. */
+	CHECK_EQ_INT(dblat_gate_pass(&g, BE, 1), 1);
+	dblat_gate_after(&g, BE, &ready_idle);
+	CHECK(g.idle);
+	call(&g, &ready_idle);
+	/* The window closes: the next request is not traced, nor its answer. */
+	CHECK_EQ_INT(dblat_gate_pass(&g, FE, 0), 0);
+	CHECK(g.paused);
+	dblat_gate_skipped(&g, FE);
+	CHECK_EQ_INT(dblat_gate_pass(&g, BE, 0), 0);
+	dblat_gate_skipped(&g, BE);
+	/* A window opens while an answer is due: it stays out until the next request. */
+	CHECK_EQ_INT(dblat_gate_pass(&g, FE, 0), 0);
+	dblat_gate_skipped(&g, FE);
+	CHECK_EQ_INT(dblat_gate_pass(&g, BE, 1), 0);
+	dblat_gate_skipped(&g, BE);
+	CHECK_EQ_INT(dblat_gate_pass(&g, FE, 1), 2);
+	CHECK(!g.paused);
+	dblat_gate_after(&g, FE, &request1);
+	CHECK_EQ_INT(dblat_gate_pass(&g, BE, 1), 1);
+	dblat_gate_after(&g, BE, &ready_idle);
+	CHECK(g.idle && !g.outstanding);
+}
+
+TEST(sample_gate_resumes_only_after_an_answer_went_by)
+{
+	struct dblat_gate g = { .idle = 1 };
+
+	CHECK_EQ_INT(dblat_gate_pass(&g, FE, 0), 0);
+	dblat_gate_skipped(&g, FE);
+	/* The request's second write (or a pipelined one): its answer has not come. */
+	CHECK_EQ_INT(dblat_gate_pass(&g, FE, 1), 0);
+	dblat_gate_skipped(&g, FE);
+	CHECK_EQ_INT(dblat_gate_pass(&g, BE, 1), 0);
+	dblat_gate_skipped(&g, BE);
+	CHECK_EQ_INT(dblat_gate_pass(&g, FE, 1), 2);
+}
+
+TEST(sample_gate_keeps_a_transaction_whole)
+{
+	struct dblat_gate g = { 0 };
+
+	call(&g, &ready_idle);
+	/* BEGIN ... : ReadyForQuery 'T' is not idle, so the closed window waits. */
+	call(&g, &ready_in_txn);
+	CHECK(!g.idle);
+	CHECK_EQ_INT(dblat_gate_pass(&g, FE, 0), 1);
+	dblat_gate_after(&g, FE, &request1);
+	CHECK_EQ_INT(dblat_gate_pass(&g, BE, 0), 1);
+	dblat_gate_after(&g, BE, &ready_in_txn);
+	/* COMMIT: idle again; the next request pauses it. */
+	CHECK_EQ_INT(dblat_gate_pass(&g, FE, 0), 1);
+	dblat_gate_after(&g, FE, &request1);
+	CHECK_EQ_INT(dblat_gate_pass(&g, BE, 0), 1);
+	dblat_gate_after(&g, BE, &ready_idle);
+	CHECK_EQ_INT(dblat_gate_pass(&g, FE, 0), 0);
+}
+
+TEST(sample_gate_waits_for_every_answer_of_a_pipeline)
+{
+	struct dblat_gate g = { 0 };
+	struct dblat_gate_seen two = { .requests = 2 };
+
+	call(&g, &ready_idle);
+	CHECK_EQ_INT(dblat_gate_pass(&g, FE, 1), 1);
+	dblat_gate_after(&g, FE, &two);
+	CHECK_EQ_INT(g.outstanding, 2);
+	/* The first answer says idle, but a second is due: not idle. */
+	dblat_gate_after(&g, BE, &ready_idle);
+	CHECK(!g.idle);
+	CHECK_EQ_INT(dblat_gate_pass(&g, FE, 0), 1);
+	dblat_gate_after(&g, FE, &request1);
+	/* An answer split over reads: its rows first, nothing idle yet. */
+	dblat_gate_after(&g, BE, &rows_only);
+	CHECK(!g.idle);
+	dblat_gate_after(&g, BE, &ready_idle);
+	CHECK(!g.idle);
+	CHECK_EQ_INT(g.outstanding, 1);
+	dblat_gate_after(&g, BE, &ready_idle);
+	CHECK(g.idle);
+	CHECK_EQ_INT(dblat_gate_pass(&g, FE, 0), 0);
+}
+
+/* ---- the collector ---- */
+
+#define US 1000ull
+
+static void window(struct collector *c, uint64_t start, uint64_t end)
+{
+	struct {
+		struct dblat_event ev;
+		struct dblat_window w;
+	} e;
+
+	memset(&e, 0, sizeof(e));
+	e.ev.kind = DBLAT_EV_WINDOW;
+	e.ev.ts_ns = start;
+	e.w.start_ns = start;
+	e.w.end_ns = end;
+	e.w.percent = 10;
+	e.w.period_ms = 1000;
+	CHECK_EQ_INT(collector_handle(c, &e, sizeof(e)), 0);
+}
+
+/* Both ends of one loopback TCP connection, so that the collector joins them. */
+static void conn(struct collector *c, uint64_t id, int role)
+{
+	struct {
+		struct dblat_event ev;
+		struct dblat_conn_info ci;
+	} e;
+
+	memset(&e, 0, sizeof(e));
+	e.ev.kind = DBLAT_EV_CONN;
+	e.ev.conn_id = id;
+	e.ev.tgid = e.ev.tid = role == DBLAT_ROLE_CLIENT ? 100 : 200;
+	e.ev.fd = 5;
+	e.ev.role = (uint8_t)role;
+	strcpy(e.ev.comm, role == DBLAT_ROLE_CLIENT ? "app" : "postgres");
+	e.ci.family = 2;
+	e.ci.lport = role == DBLAT_ROLE_CLIENT ? 40001 : 5432;
+	e.ci.rport = role == DBLAT_ROLE_CLIENT ? 5432 : 40001;
+	CHECK_EQ_INT(collector_handle(c, &e, sizeof(e)), 0);
+}
+
+static uint64_t evbuf[(sizeof(struct dblat_event) + 256) / 8];
+
+static void data(struct collector *c, uint64_t id, int role, int dir, uint64_t ts, bool first,
+		 const uint8_t *b, uint32_t n)
+{
+	struct dblat_event *ev = (struct dblat_event *)evbuf;
+
+	memset(evbuf, 0, sizeof(evbuf));
+	ev->kind = DBLAT_EV_DATA;
+	ev->conn_id = id;
+	ev->tgid = ev->tid = role == DBLAT_ROLE_CLIENT ? 100 : 200;
+	ev->fd = 5;
+	ev->dir = (uint8_t)dir;
+	ev->role = (uint8_t)role;
+	ev->stream = (role == DBLAT_ROLE_CLIENT) == (dir == DBLAT_DIR_SEND) ? FE : BE;
+	ev->ts_ns = ts;
+	ev->total_len = ev->cap_len = n;
+	ev->flags = first ? DBLAT_F_RESYNC : 0;
+	strcpy(ev->comm, role == DBLAT_ROLE_CLIENT ? "app" : "postgres");
+	memcpy(ev + 1, b, n);
+	CHECK_EQ_INT(collector_handle(c, evbuf, sizeof(*ev) + dblat_data_pad(n)), 0);
+}
+
+static const uint8_t q_select[] = { 'Q', 0, 0, 0, 13, 'S', 'E', 'L', 'E', 'C', 'T', ' ', '1', 0 };
+static const uint8_t a_select[] = { 'C', 0, 0, 0, 13, 'S', 'E', 'L', 'E', 'C', 'T', ' ', '1', 0,
+				    'Z', 0, 0, 0, 5, 'I' };
+
+/* The backend's half of a call: it reads the query at t and answers 10 us later. */
+static void server_call(struct collector *c, uint64_t t, bool first)
+{
+	data(c, 2, DBLAT_ROLE_SERVER, DBLAT_DIR_RECV, t, first, q_select, sizeof(q_select));
+	data(c, 2, DBLAT_ROLE_SERVER, DBLAT_DIR_SEND, t + 10 * US, first, a_select, sizeof(a_select));
+}
+
+TEST(sample_windows_and_a_backend_a_call_ahead)
+{
+	struct summary *s = summary_new();
+	struct collector *c = s ? collector_new(s, NULL, NULL) : NULL;
+	struct stmt_stats *cl = NULL, *sv = NULL;
+	uint64_t t1 = 1000 * US, t2 = 2000000 * US;
+	uint32_t i;
+
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	window(c, 0, 0);
+	CHECK_EQ_INT(s->sample_pct, 10);
+	conn(c, 1, DBLAT_ROLE_CLIENT);
+	conn(c, 2, DBLAT_ROLE_SERVER);
+	/* A call both ends saw: 30 us at the client. */
+	data(c, 1, DBLAT_ROLE_CLIENT, DBLAT_DIR_SEND, t1, true, q_select, sizeof(q_select));
+	server_call(c, t1 + 5 * US, true);
+	data(c, 1, DBLAT_ROLE_CLIENT, DBLAT_DIR_RECV, t1 + 30 * US, true, a_select, sizeof(a_select));
+	window(c, t1 - 50 * US, t1 + 100 * US);
+	/*
+	 * The next window opened between the client's send and the backend's
+	 * read: the backend traces a call whose client half went unseen.
+	 */
+	server_call(c, t2, false);
+	data(c, 1, DBLAT_ROLE_CLIENT, DBLAT_DIR_SEND, t2 + 200 * US, false, q_select, sizeof(q_select));
+	server_call(c, t2 + 205 * US, false);
+	data(c, 1, DBLAT_ROLE_CLIENT, DBLAT_DIR_RECV, t2 + 230 * US, false, a_select, sizeof(a_select));
+	window(c, t2 - 10 * US, t2 + 400 * US);
+	collector_finish(c, t2 + 1000 * US);
+
+	for (i = 0; i < s->nstmts; i++) {
+		if (s->stmts[i]->side == SIDE_CLIENT)
+			cl = s->stmts[i];
+		else
+			sv = s->stmts[i];
+	}
+	CHECK(cl && sv);
+	if (cl && sv) {
+		CHECK_EQ_INT(cl->calls, 2);
+		CHECK_EQ_INT(sv->calls, 3);
+		/* Paired with the backend's call before it, the second would span 230 us. */
+		CHECK_EQ_INT(cl->lat.max, 30 * US);
+		CHECK_EQ_INT(cl->lat.sum, 60 * US);
+	}
+	CHECK_EQ_INT(s->sample_windows, 2);
+	CHECK_EQ_INT(s->sampled_ns, 560 * US);
+	s->duration_s = 10;
+	CHECK(summary_traced_s(s) > 0.000559 && summary_traced_s(s) < 0.000561);
+	collector_free(c);
+	summary_free(s);
+}
+
+TEST(sample_unsampled_runs_count_every_second)
+{
+	struct summary *s = summary_new();
+
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	s->duration_s = 12.5;
+	CHECK(summary_traced_s(s) == 12.5);
+	summary_free(s);
+}
