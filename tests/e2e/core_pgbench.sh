@@ -21,10 +21,7 @@ pgb_init
 # pgbench runs under a name of its own (a symlink: comm is the name it was
 # executed by), so that -c selects this test's pgbench and no other that
 # may be running on the machine.
-PGB_COMM="pgb-e2e-$$"
-PGB_COMM=${PGB_COMM:0:15}
-mkdir -p "$TEST_TMP/bin"
-ln -s "$PG_BIN/pgbench" "$TEST_TMP/bin/$PGB_COMM"
+own_comm PGB_COMM "$PG_BIN/pgbench" pgb-e2e
 echo "pgbench runs as comm $PGB_COMM"
 
 table=()

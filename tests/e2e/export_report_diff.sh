@@ -22,10 +22,8 @@ pg_sql "CREATE TABLE lookup (id int PRIMARY KEY, val int NOT NULL, pad text);
 	INSERT INTO lookup SELECT g, (g * 7919) % 100003, repeat('x', 40) FROM generate_series(1, 100000) g;
 	ANALYZE lookup" >/dev/null || fail "cannot create the lookup table"
 
-PGB_COMM="pgb-dif-$$"
-PGB_COMM=${PGB_COMM:0:15}
-mkdir -p "$TEST_TMP/bin" "$TEST_TMP/out"
-ln -s "$PG_BIN/pgbench" "$TEST_TMP/bin/$PGB_COMM"
+own_comm PGB_COMM "$PG_BIN/pgbench" pgb-dif
+mkdir -p "$TEST_TMP/out"
 O=$TEST_TMP/out
 printf '%s\n' '\set v random(1, 100000)' 'SELECT id FROM lookup WHERE val = :v;' >"$O/lookup.sql"
 

@@ -20,10 +20,7 @@ MAX_OK_MS=300
 pg_start
 pgb_init
 
-PGB_COMM="pgb-smp-$$"
-PGB_COMM=${PGB_COMM:0:15}
-mkdir -p "$TEST_TMP/bin"
-ln -s "$PG_BIN/pgbench" "$TEST_TMP/bin/$PGB_COMM"
+own_comm PGB_COMM "$PG_BIN/pgbench" pgb-smp
 
 within() { # within A B PCT: |A/B - 1| <= PCT%
 	awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { exit !(b > 0 && a / b - 1 <= t / 100 && 1 - a / b <= t / 100) }'

@@ -13,13 +13,8 @@ e2e_init
 Q='SELECT abalance FROM pgbench_accounts WHERE aid = $1'
 
 # Clients under names of their own: -c selects this test's and no others.
-PGB_COMM="pgb-ckpt-$$"
-PGB_COMM=${PGB_COMM:0:15}
-PSQL_COMM="psql-ckpt-$$"
-PSQL_COMM=${PSQL_COMM:0:15}
-mkdir -p "$TEST_TMP/bin"
-ln -s "$PG_BIN/pgbench" "$TEST_TMP/bin/$PGB_COMM"
-ln -s "$PG_BIN/psql" "$TEST_TMP/bin/$PSQL_COMM"
+own_comm PGB_COMM "$PG_BIN/pgbench" pgb-ckpt
+own_comm PSQL_COMM "$PG_BIN/psql" psql-ckpt
 
 pg_start
 pgb_init

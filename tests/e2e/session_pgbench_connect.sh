@@ -25,10 +25,7 @@ CLIENTS=2
 pg_start --conf "log_connections = on" --conf "log_disconnections = on"
 pgb_init
 
-PGB_COMM="pgbc-e2e-$$"
-PGB_COMM=${PGB_COMM:0:15}
-mkdir -p "$TEST_TMP/bin"
-ln -s "$PG_BIN/pgbench" "$TEST_TMP/bin/$PGB_COMM"
+own_comm PGB_COMM "$PG_BIN/pgbench" pgbc-e2e
 echo "pgbench runs as comm and application_name $PGB_COMM"
 
 # phase_sum_check FILE JQ-SELECTOR LABEL: sum of the five phase means vs ready's.

@@ -27,10 +27,7 @@ pg_start --ssl
 pgb_init
 
 # A comm of this test's own: -c selects this pgbench and no other on the machine.
-PGB_COMM="pgb-tls-$$"
-PGB_COMM=${PGB_COMM:0:15}
-mkdir -p "$TEST_TMP/bin"
-ln -s "$PG_BIN/pgbench" "$TEST_TMP/bin/$PGB_COMM"
+own_comm PGB_COMM "$PG_BIN/pgbench" pgb-tls
 
 # run_pgbench NAME MODE [dblat args...]: one traced run; sets OUT, PGB_OUT, PGB_PID.
 run_pgbench() {

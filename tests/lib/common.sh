@@ -380,6 +380,18 @@ pg_sql() {
 		-c "$sql" "$@"
 }
 
+# own_comm VAR PROGRAM PREFIX: PROGRAM under a name of this test's own
+# ($TEST_TMP/bin/NAME, a symlink: comm is the name a program was executed by),
+# so that -c selects this test's process and no other on the machine. VAR
+# gets NAME: PREFIX-<pid>, cut to the 15 characters of a comm.
+own_comm() {
+	local name="$3-$$"
+	name=${name:0:15}
+	mkdir -p "$TEST_TMP/bin"
+	ln -sf "$2" "$TEST_TMP/bin/$name"
+	printf -v "$1" %s "$name"
+}
+
 pgb_init() {
 	if ! timeout 120 pgbench -i -s 1 -q -h "$PGSOCKDIR" -p "$PGPORT" -U postgres postgres >"$TEST_TMP/pgbench-init.log" 2>&1; then
 		cat "$TEST_TMP/pgbench-init.log" >&2

@@ -9,6 +9,7 @@
 #include <string.h>
 #include "check.h"
 #include "collector.h"
+#include "events.h"
 #include "summary.h"
 #include "sample_gate.h"
 
@@ -139,22 +140,10 @@ static void window(struct collector *c, uint64_t start, uint64_t end)
 /* Both ends of one loopback TCP connection, so that the collector joins them. */
 static void conn(struct collector *c, uint64_t id, int role)
 {
-	struct {
-		struct dblat_event ev;
-		struct dblat_conn_info ci;
-	} e;
+	bool client = role == DBLAT_ROLE_CLIENT;
 
-	memset(&e, 0, sizeof(e));
-	e.ev.kind = DBLAT_EV_CONN;
-	e.ev.conn_id = id;
-	e.ev.tgid = e.ev.tid = role == DBLAT_ROLE_CLIENT ? 100 : 200;
-	e.ev.fd = 5;
-	e.ev.role = (uint8_t)role;
-	strcpy(e.ev.comm, role == DBLAT_ROLE_CLIENT ? "app" : "postgres");
-	e.ci.family = 2;
-	e.ci.lport = role == DBLAT_ROLE_CLIENT ? 40001 : 5432;
-	e.ci.rport = role == DBLAT_ROLE_CLIENT ? 5432 : 40001;
-	CHECK_EQ_INT(collector_handle(c, &e, sizeof(e)), 0);
+	ev_conn_tcp(c, id, client ? 100 : 200, role, client ? "app" : "postgres", client ? 40001 : 5432,
+		    client ? 5432 : 40001);
 }
 
 static uint64_t evbuf[(sizeof(struct dblat_event) + 256) / 8];
@@ -168,7 +157,7 @@ static void data(struct collector *c, uint64_t id, int role, int dir, uint64_t t
 	ev->kind = DBLAT_EV_DATA;
 	ev->conn_id = id;
 	ev->tgid = ev->tid = role == DBLAT_ROLE_CLIENT ? 100 : 200;
-	ev->fd = 5;
+	ev->fd = (int32_t)id;
 	ev->dir = (uint8_t)dir;
 	ev->role = (uint8_t)role;
 	ev->stream = (role == DBLAT_ROLE_CLIENT) == (dir == DBLAT_DIR_SEND) ? FE : BE;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include "check.h"
 #include "collector.h"
+#include "events.h"
 #include "summary.h"
 #include "tls.h"
 
@@ -16,22 +17,8 @@ enum { CT_CCS = 20, CT_HANDSHAKE = 22, CT_APP = 23 };
 
 static void conn_ev(struct collector *c, uint64_t id, uint32_t tgid, int role)
 {
-	struct {
-		struct dblat_event ev;
-		struct dblat_conn_info ci;
-	} e;
-
-	memset(&e, 0, sizeof(e));
-	e.ev.kind = DBLAT_EV_CONN;
-	e.ev.conn_id = id;
-	e.ev.tgid = e.ev.tid = tgid;
-	e.ev.fd = (int32_t)id;
-	e.ev.role = (uint8_t)role;
-	strcpy(e.ev.comm, role == DBLAT_ROLE_CLIENT ? "app" : "postgres");
-	e.ci.family = 2;
-	e.ci.lport = (uint16_t)(40000 + id);
-	e.ci.rport = role == DBLAT_ROLE_CLIENT ? 5432 : (uint16_t)(50000 + id);
-	CHECK_EQ_INT(collector_handle(c, &e, sizeof(e)), 0);
+	ev_conn_tcp(c, id, tgid, role, role == DBLAT_ROLE_CLIENT ? "app" : "postgres", (uint16_t)(40000 + id),
+		    role == DBLAT_ROLE_CLIENT ? 5432 : (uint16_t)(50000 + id));
 }
 
 /* A DBLAT_F_TLS data event: the syscall moved len ciphertext bytes starting with content type ct. */
