@@ -19,7 +19,7 @@ SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
 USER_SRCS := $(wildcard user/*.c)
 USER_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(USER_SRCS))
 # Pure code the unit tests link against: everything but the BPF loader side.
-PURE_OBJS := $(filter-out $(OUTPUT)/user/dblat.o $(OUTPUT)/user/tracer.o $(OUTPUT)/user/stage_probes.o $(OUTPUT)/user/tls_probes.o,$(USER_OBJS))
+PURE_OBJS := $(filter-out $(OUTPUT)/user/dblat.o $(OUTPUT)/user/tracer.o $(OUTPUT)/user/sampler.o $(OUTPUT)/user/stage_probes.o $(OUTPUT)/user/tls_probes.o,$(USER_OBJS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
 UNIT_OBJS := $(patsubst tests/unit/%.c,$(OUTPUT)/unit/%.o,$(UNIT_SRCS))
 DEMO_CLIENT := scripts/demo/libpq_pool_client

@@ -884,6 +884,7 @@ static __always_inline void conn_event(struct scratch *sc, struct dblat_conn *c,
 		fill_conn_info(ci, sk, f);
 		ci->ppid = BPF_CORE_READ(task, real_parent, tgid);
 		c->sk = (__u64)sk;
+		c->ino = f ? BPF_CORE_READ(f, f_inode, i_ino) : 0;
 		c->tcp = ci->family != 1;
 		/* A stream socket's peer never changes: read it once. */
 		if (!c->tcp)
@@ -1291,7 +1292,13 @@ static __always_inline int data_exit(struct pt_regs *regs, int dir, int shape, l
 			on_data(c, dir, fd, &s, ret);
 		return 0;
 	}
-	if (sampling && c && ret > 0 && c->state == DBLAT_CONN_PG && !c->tls) {
+	/* Encrypted, its calls' boundaries are not seen: it cannot be sampled whole. */
+	if (sampling && c && c->tls)
+		return 0;
+	/* Between windows nothing new is taken up: the hooks can go once the open calls end. */
+	if (sampling && (!c || c->state == DBLAT_CONN_PENDING) && !*(volatile __u32 *)&sample_on)
+		return 0;
+	if (sampling && c && ret > 0 && c->state == DBLAT_CONN_PG) {
 		int stream = (c->role == DBLAT_ROLE_CLIENT) == (dir == DBLAT_DIR_SEND) ?
 			DBLAT_STREAM_FE : DBLAT_STREAM_BE;
 		int pass = dblat_gate_pass(&c->gate, stream, *(volatile __u32 *)&sample_on);
@@ -1321,13 +1328,14 @@ static __always_inline int data_exit(struct pt_regs *regs, int dir, int shape, l
 	return 0;
 }
 
-static __always_inline void emit_close(struct dblat_conn *c, int fd)
+static __always_inline void emit_close(struct dblat_conn *c, int fd, __u16 flags)
 {
 	struct dblat_event ev = {};
 
 	if (c->state == DBLAT_CONN_PENDING && !c->connecting)
 		return;
 	ev_begin(&ev, DBLAT_EV_CLOSE, bpf_ktime_get_ns(), c->id, fd, c->role);
+	ev.flags = flags;
 	emit(&ev, sizeof(ev));
 }
 
@@ -1349,7 +1357,7 @@ static __always_inline int on_close(int fd)
 	}
 	if (c->sk && c->sk == (__u64)fd_stream_sock(fd, NULL))
 		return 0;
-	emit_close(c, fd);
+	emit_close(c, fd, 0);
 	bpf_map_delete_elem(&conns, &key);
 	return 0;
 }
@@ -1362,7 +1370,8 @@ static __always_inline void end_stale(__u64 key, int fd, struct sock *sk)
 	bpf_map_delete_elem(&ignored, &key);
 	if (!c || (sk && c->sk == (__u64)sk))
 		return;
-	emit_close(c, fd);
+	/* Sampled, the close may have gone by while the hooks were away. */
+	emit_close(c, fd, sampling ? DBLAT_F_CLOSE_UNSEEN : 0);
 	bpf_map_delete_elem(&conns, &key);
 }
 
@@ -1418,6 +1427,8 @@ static __always_inline int connect_exit(struct pt_regs *regs, long ret)
 	emit(sc, sizeof(sc->ev) + sizeof(*ci) + sizeof(*a));
 	{
 		struct dblat_conn nc = { .connecting = 1, .sk = (__u64)sk };
+
+		nc.ino = f ? BPF_CORE_READ(f, f_inode, i_ino) : 0;
 
 		bpf_map_update_elem(&conns, &key, &nc, BPF_ANY);
 		proc_note_fd(tgid, fd);
@@ -1566,6 +1577,9 @@ int BPF_PROG(dbl_unix_queued, struct sock *sk)
 
 	/* A BTF argument: read directly, without a helper call on every socket's wakeup. */
 	if (sk->__sk_common.skc_family != 1 /* AF_UNIX */)
+		return 0;
+	/* Between windows only a call still finishing would use the stamp: it takes its return's. */
+	if (sampling && !*(volatile __u32 *)&sample_on)
 		return 0;
 	id = bpf_get_current_pid_tgid();
 	if (filter_targets && !is_target(id >> 32))

@@ -29,13 +29,16 @@ enum dblat_ev_kind {
 	DBLAT_EV_STAGE = 11,	/* a server-side stage from USDT probes: struct dblat_stage follows */
 	DBLAT_EV_HTTP = 12,	/* bytes on an HTTP server connection: the start of a request or response is copied */
 	DBLAT_EV_TLS_DATA = 13,	/* plaintext of one SSL_read/SSL_write call: struct dblat_tls_data, then cap_len bytes */
-	DBLAT_EV_WINDOW = 14,	/* --sample: a tracing window closed (made in user space): struct dblat_window */
+	DBLAT_EV_WINDOW = 14,	/* --sample: a tracing window opened or closed (made in user space): struct dblat_window */
 };
 
 /*
- * EV_WINDOW: connections were traced from start_ns to end_ns (between
- * calls: see include/sample_gate.h). A window of start_ns == end_ns == 0
- * opens a sampled run and declares its share, before any other event.
+ * EV_WINDOW, three kinds:
+ *   start_ns == end_ns == 0: a sampled run begins (its share), before any other event;
+ *   end_ns == 0: a window opens after the data hooks were detached: every
+ *     event before it is older, and calls still open then were cut;
+ *   otherwise: connections were traced from start_ns to end_ns (they enter
+ *     and leave between calls: see include/sample_gate.h).
  */
 struct dblat_window {
 	__u64 start_ns, end_ns;
@@ -112,6 +115,8 @@ enum dblat_ev_flags {
 	DBLAT_F_OFFCPU = 1 << 7,	/* offcpu_us holds the thread's off-CPU clock */
 	DBLAT_F_PEER_CLOSED = 1 << 8,	/* EV_HTTP write: the client had already closed its end (TCP);
 					   EV_EOF: bytes written were never acknowledged */
+	DBLAT_F_CLOSE_UNSEEN = 1 << 9,	/* EV_CLOSE: it went by while --sample's hooks were away:
+					   dated when it was found, so its lifetime is unknown */
 };
 
 /*
@@ -242,6 +247,7 @@ struct dblat_conn {
 	__u8 tcp;		/* a TCP socket: sends carry the transmit's stamp */
 	__u8 activity_budget;	/* server sends that still report the statement text */
 	__u64 sk;		/* the struct sock, read for TCP send stamps (never leaves BPF) */
+	__u64 ino;		/* its file's inode: /proc/PID/fd/FD names it (--sample's sweep) */
 	__u64 peer;		/* a Unix socket's peer struct sock, which its sends wake (never leaves BPF) */
 	__u64 last_ts;		/* the time of its last data event */
 	__u64 send_ts;		/* a Unix socket's send in progress began then ... */

@@ -656,14 +656,46 @@ struct conn *collector_conn(struct collector *c, uint64_t id)
 	return conn_find(c, id);
 }
 
-static void on_window(struct summary *s, const struct dblat_window *w)
+/*
+ * A window opened after the data hooks were detached: calls still open
+ * when they were are cut (their answers went by unseen), and so is any
+ * transaction. Forget them: none may span the gap.
+ */
+static void window_reopened(struct collector *c, uint64_t ts)
 {
+	struct conn *k;
+	uint32_t i, j;
+
+	for (i = 0; i < CONN_HASH; i++)
+		for (k = c->hash[i]; k; k = k->next) {
+			if (k->role != DBLAT_ROLE_CLIENT && k->role != DBLAT_ROLE_SERVER)
+				continue;
+			for (j = 0; j < k->qlen; j++) {
+				char t = q_at(k, j)->type;
+
+				c->sum->sample_cut += t == 'Q' || t == 'E' || t == 'F';
+			}
+			k->qlen = 0;
+			k->qhead = 0;
+			if (k->sess.busy)
+				session_busy(c, k, false, ts);
+			k->sess.txn_start = 0;
+			k->sess.idle_start = 0;
+			k->sess.idle_acc = 0;
+			pg_framer_lose(&k->fr);
+		}
+}
+
+static void on_window(struct collector *c, const struct dblat_window *w)
+{
+	struct summary *s = c->sum;
+
 	if (!w->start_ns && !w->end_ns) {
 		s->sample_pct = w->percent;
 		s->sample_period_ms = w->period_ms;
-		return;
-	}
-	if (w->end_ns > w->start_ns) {
+	} else if (!w->end_ns) {
+		window_reopened(c, w->start_ns);
+	} else if (w->end_ns > w->start_ns) {
 		s->sampled_ns += w->end_ns - w->start_ns;
 		s->sample_windows++;
 	}
@@ -691,10 +723,12 @@ int collector_handle(struct collector *c, const void *data, size_t size)
 		}
 		break;
 	case DBLAT_EV_CLOSE:
-		if (conn_find(c, ev->conn_id) && ev->conn_id)
+		if ((k = conn_find(c, ev->conn_id)) && ev->conn_id) {
+			k->sess.close_unseen = ev->flags & DBLAT_F_CLOSE_UNSEEN;
 			conn_drop(c, ev->conn_id, ev->ts_ns);
-		else
+		} else {
 			session_on_unadopted_close(c, ev);
+		}
 		break;
 	case DBLAT_EV_EOF:
 		k = conn_find(c, ev->conn_id);
@@ -743,7 +777,7 @@ int collector_handle(struct collector *c, const void *data, size_t size)
 	case DBLAT_EV_WINDOW:
 		if (size < sizeof(*ev) + sizeof(struct dblat_window))
 			return -1;
-		on_window(c->sum, (const struct dblat_window *)(ev + 1));
+		on_window(c, (const struct dblat_window *)(ev + 1));
 		break;
 	default:
 		return -1;

@@ -17,6 +17,7 @@
 #include "collector.h"
 #include "exports.h"
 #include "reader_pace.h"
+#include "sampler.h"
 #include "recording.h"
 #include "report.h"
 #include "summary.h"
@@ -79,9 +80,10 @@ static const struct argp_option opts[] = {
 	  "until it has caught up; what still overflows is counted as dropped", 0 },
 	{ "sample", OPT_SAMPLE, "PERCENT", 0, "Trace connections in windows that make up PERCENT of "
 	  "each second (1..99), at a random point of it; a connection enters and leaves a window "
-	  "between calls, so every call seen is whole. Costs that share of the tracing, for runs "
-	  "at a host's limit; counts are of the calls seen and rates are per second traced. "
-	  "Request binding and pool waits need every call: off", 0 },
+	  "between calls, so every call seen is whole, and between windows the hooks are detached. "
+	  "For runs at a host's limit: costs about that share of full tracing. Counts are of the "
+	  "calls seen; rates are per second traced. Request binding, pool waits and encrypted "
+	  "connections need every call: off", 0 },
 	{ "width", OPT_WIDTH, "N", 0, "Characters of query text in the text report (default 100)", 0 },
 	{ "server-stages", OPT_SERVER_STAGES, NULL, 0, "Also time parse/plan/execute, lock waits and checkpoints in the server with PostgreSQL's USDT probes. Each probe hit costs a trap, 2 to 6 per statement; scripts/bench-overhead.sh --dblat-args --server-stages measures it", 0 },
 	{ "tls-probes", OPT_TLS_PROBES, NULL, 0, "Read encrypted connections' statements from libssl (uprobes on SSL_read/SSL_write: two traps per call in every process using libssl, measured by scripts/bench-overhead.sh). Without it encrypted connections are timed per round trip, without statement text", 0 },
@@ -189,6 +191,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *st)
 		if (env.sample_pct && env.server_stages)
 			argp_error(st, "--sample and --server-stages do not go together: a backend's stages "
 				   "between windows would be credited to its next call seen");
+		if (env.sample_pct && !env.no_tls_probes)
+			argp_error(st, "--sample and --tls-probes do not go together: encrypted calls cannot be "
+				   "sampled whole");
 		break;
 	default:
 		return ARGP_ERR_UNKNOWN;
@@ -218,20 +223,12 @@ static void pace_counters(struct summary *sum, const struct reader_pace *p, uint
 	sum->ctr.reader_raised_ns = pace_raised_ns(p, now);
 }
 
-/* --sample: when the tracing windows open and close. */
-struct sampler {
-	uint64_t period_ns, win_ns;
-	uint64_t period_start;	/* the current period began */
-	uint64_t open_at, close_at;
-	uint64_t opened;	/* the open window's start; 0: none open */
-};
-
 struct run {
 	struct collector *col;
 	struct tracer *tr;
 	struct recorder *rec;
 	struct reader_pace pace;
-	struct sampler smp;
+	struct sampler smp;	/* --sample */
 };
 
 /* Unix sockets carry no send timestamp of their own (see tcp_send_start in BPF). */
@@ -254,84 +251,6 @@ static int on_event(void *ctx, void *data, size_t size)
 		recorder_write(r->rec, data, size);
 	collector_handle(r->col, data, size);
 	return 0;
-}
-
-#define SAMPLE_PERIOD_MS 1000
-
-/* A window event goes through the same path as the tracer's: recorded, then collected. */
-static void window_event(struct run *r, uint64_t start, uint64_t end)
-{
-	struct {
-		struct dblat_event ev;
-		struct dblat_window w;
-	} e = {};
-
-	e.ev.kind = DBLAT_EV_WINDOW;
-	e.ev.ts_ns = start;
-	e.w.start_ns = start;
-	e.w.end_ns = end;
-	e.w.percent = env.sample_pct;
-	e.w.period_ms = SAMPLE_PERIOD_MS;
-	on_event(r, &e, sizeof(e));
-}
-
-/* Each period's window starts at a random point, so that a periodic load is not aliased. */
-static void sample_plan(struct sampler *s)
-{
-	uint64_t slack = s->period_ns - s->win_ns;
-
-	s->open_at = s->period_start + (slack ? (uint64_t)random() % slack : 0);
-	s->close_at = s->open_at + s->win_ns;
-}
-
-static void sample_start(struct run *r, uint64_t now)
-{
-	struct sampler *s = &r->smp;
-
-	s->period_ns = SAMPLE_PERIOD_MS * 1000000ull;
-	s->win_ns = s->period_ns / 100 * env.sample_pct;
-	s->period_start = now;
-	srandom((unsigned)now ^ (unsigned)getpid());
-	sample_plan(s);
-	window_event(r, 0, 0);
-}
-
-/* Open or close the window that is due; returns ms until the next change (at most max_ms). */
-static int sample_tick(struct run *r, uint64_t now, int max_ms)
-{
-	struct sampler *s = &r->smp;
-	uint64_t due;
-
-	if (!s->opened && now >= s->open_at) {
-		tracer_sample_window(r->tr, true);
-		s->opened = mono_ns();
-	}
-	if (s->opened && now >= s->close_at) {
-		uint64_t end;
-
-		tracer_sample_window(r->tr, false);
-		end = mono_ns();
-		window_event(r, s->opened, end);
-		s->opened = 0;
-		do
-			s->period_start += s->period_ns;
-		while (s->period_start + s->period_ns <= now);
-		sample_plan(s);
-	}
-	due = s->opened ? s->close_at : s->open_at;
-	now = mono_ns();
-	if (due <= now)
-		return 0;
-	return due - now < (uint64_t)max_ms * 1000000 ? (int)((due - now + 999999) / 1000000) : max_ms;
-}
-
-static void sample_stop(struct run *r, uint64_t now)
-{
-	if (!r->smp.opened)
-		return;
-	tracer_sample_window(r->tr, false);
-	window_event(r, r->smp.opened, now);
-	r->smp.opened = 0;
 }
 
 static void on_reject(void *ctx, uint32_t tgid, int32_t fd)
@@ -492,10 +411,10 @@ int main(int argc, char **argv)
 	if (env.interval)
 		next_ival = start + (uint64_t)(env.interval * 1e9);
 	if (env.sample_pct)
-		sample_start(&run, start);
+		sampler_start(&run.smp, run.tr, env.sample_pct, start);
 
 	while (!exiting) {
-		int wait_ms = env.sample_pct ? sample_tick(&run, mono_ns(), POLL_MS) : POLL_MS;
+		int wait_ms = env.sample_pct ? sampler_tick(&run.smp, mono_ns(), POLL_MS) : POLL_MS;
 
 		err = tracer_poll(run.tr, wait_ms);
 		if (err < 0 && err != -EINTR) {
@@ -522,7 +441,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (env.sample_pct)
-		sample_stop(&run, mono_ns());
+		sampler_stop(&run.smp, mono_ns());
 	tracer_drain(run.tr);
 	now = mono_ns();
 	pace_counters(sum, &run.pace, now);

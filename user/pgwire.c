@@ -123,6 +123,16 @@ void pg_framer_init(struct pg_framer *f, bool client_startup_seen)
 	f->s[DBLAT_STREAM_FE].untyped = !client_startup_seen;
 }
 
+void pg_framer_lose(struct pg_framer *f)
+{
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		stream_clear(&f->s[i]);
+		f->s[i].synced = false;
+	}
+}
+
 void pg_framer_free(struct pg_framer *f)
 {
 	int i;

@@ -65,6 +65,8 @@ struct pg_framer {
 
 void pg_framer_init(struct pg_framer *f, bool client_startup_seen);
 void pg_framer_free(struct pg_framer *f);
+/* Bytes went by unseen (--sample): wait for a buffer BPF says starts a message. */
+void pg_framer_lose(struct pg_framer *f);
 
 /*
  * Feed one DBLAT_EV_DATA event. data holds ev->cap_len bytes, recs ev->nrec

@@ -347,8 +347,9 @@ int report_json(const char *path, const struct summary *s)
 		(unsigned long long)c->resyncs, (unsigned long long)c->unmatched,
 		(unsigned long long)c->reader_raised, c->reader_raised_ns / 1e9);
 	/* Sampled runs: rates are counts over traced_s (which is duration_s when percent is 0). */
-	fprintf(out, "\"sampling\":{\"percent\":%u,\"period_ms\":%u,\"windows\":%llu,\"traced_s\":%.3f},\n",
-		s->sample_pct, s->sample_period_ms, (unsigned long long)s->sample_windows, summary_traced_s(s));
+	fprintf(out, "\"sampling\":{\"percent\":%u,\"period_ms\":%u,\"windows\":%llu,\"traced_s\":%.3f,\"cut_calls\":%llu},\n",
+		s->sample_pct, s->sample_period_ms, (unsigned long long)s->sample_windows, summary_traced_s(s),
+		(unsigned long long)s->sample_cut);
 	fprintf(out, "\"connections\":{\"adopted\":%llu,\"not_postgres\":%llu,", (unsigned long long)c->conns_adopted,
 		(unsigned long long)c->conns_not_pg);
 	/* TLS: with statement text from the probes' plaintext, or round trips timed only */

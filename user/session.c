@@ -583,7 +583,8 @@ void session_end(struct collector *c, struct conn *k, uint64_t ts, bool eof)
 		session_failed(c, k, FAIL_RESET, ts);
 	if (s->ready && p) {
 		if (s->ready_ns) {
-			hist_add(&p->lifetime, ts - s->ready_ns);
+			if (!s->close_unseen)
+				hist_add(&p->lifetime, ts - s->ready_ns);
 			p->closed++;
 		}
 		/* The server went away under a live session. */

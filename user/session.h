@@ -29,6 +29,7 @@ struct sess {
 	bool txn_failed;
 	bool rollback_tag;	/* the last CommandComplete since the last ReadyForQuery was ROLLBACK */
 	bool lost;		/* a live session's loss (fatal error, EOF) was counted */
+	bool close_unseen;	/* --sample: its close went by unseen, dated when found */
 	struct proc_stats *proc;
 };
 

@@ -175,6 +175,7 @@ struct summary {
 	uint32_t sample_period_ms;
 	uint64_t sample_windows;	/* windows closed */
 	uint64_t sampled_ns;		/* their length, summed */
+	uint64_t sample_cut;		/* calls cut: open when the hooks were detached after a window */
 };
 
 #define ROUTE_STATUS_MAX 16

@@ -50,6 +50,7 @@ struct tracer {
 	bool send_enter_failed;
 	bool unix_queued_failed;
 	bool sched_switch_failed;
+	unsigned hooks_off;		/* --sample: data hooks detached, a bit each (see data_hook) */
 };
 
 static bool verbose_libbpf;
@@ -545,6 +546,70 @@ uint64_t tracer_map_bytes(struct tracer *t)
 void tracer_sample_window(struct tracer *t, bool on)
 {
 	__atomic_store_n(&t->skel->bss->sample_on, on ? 1 : 0, __ATOMIC_RELEASE);
+}
+
+/* The hooks every data syscall (or send, or context switch) pays for. */
+static struct bpf_link **data_hook(struct tracer *t, int i, struct bpf_program **prog)
+{
+	struct wire_bpf *s = t->skel;
+
+	switch (i) {
+	case 0:
+		*prog = s->progs.dbl_sys_exit;
+		return &s->links.dbl_sys_exit;
+	case 1:
+		*prog = s->progs.dbl_unix_queued;
+		return &s->links.dbl_unix_queued;
+	case 2:
+		*prog = s->progs.dbl_send_enter;
+		return &s->links.dbl_send_enter;
+	case 3:
+		*prog = s->progs.dbl_sched_switch;
+		return &s->links.dbl_sched_switch;
+	}
+	return NULL;
+}
+
+int tracer_data_hooks(struct tracer *t, bool on)
+{
+	struct bpf_program *prog;
+	struct bpf_link **link;
+	int i, err = 0;
+
+	for (i = 0; (link = data_hook(t, i, &prog)); i++) {
+		if (!on && *link) {
+			bpf_link__destroy(*link);
+			*link = NULL;
+			t->hooks_off |= 1u << i;
+		} else if (on && (t->hooks_off & (1u << i))) {
+			/* Attached meanwhile (tracer_stamp_unix_sends). */
+			if (!*link)
+				*link = bpf_program__attach(prog);
+			if (!*link) {
+				err = -errno;
+				fprintf(stderr, "dblat: cannot attach %s again: %s\n", bpf_program__name(prog),
+					strerror(errno));
+				continue;
+			}
+			t->hooks_off &= ~(1u << i);
+		}
+	}
+	return err;
+}
+
+int tracer_conns_map(struct tracer *t)
+{
+	return bpf_map__fd(t->skel->maps.conns);
+}
+
+int tracer_ignored_map(struct tracer *t)
+{
+	return bpf_map__fd(t->skel->maps.ignored);
+}
+
+void tracer_deliver(struct tracer *t, void *data, size_t size)
+{
+	t->fn(t->fn_ctx, data, size);
 }
 
 /* Unix sends are stamped where their bytes reach the peer, or else at syscall entry. */

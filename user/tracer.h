@@ -40,8 +40,14 @@ void tracer_ignore_conn(struct tracer *t, uint32_t tgid, int32_t fd);
 /* A PostgreSQL connection over a Unix socket exists: hook send entries from now on. */
 void tracer_stamp_unix_sends(struct tracer *t);
 uint64_t tracer_map_bytes(struct tracer *t);
-/* Sampling: open (on) or close a window; connections follow between their calls. */
+/* Sampling (user/sampler.c): open (on) or close a window; connections follow between their calls. */
 void tracer_sample_window(struct tracer *t, bool on);
+/* Detach (on false) or attach again the hooks of the data path; 0 or -errno. */
+int tracer_data_hooks(struct tracer *t, bool on);
+int tracer_conns_map(struct tracer *t);
+int tracer_ignored_map(struct tracer *t);
+/* Hand an event made in user space to the consumer, as if it came from a ring. */
+void tracer_deliver(struct tracer *t, void *data, size_t size);
 void tracer_close(struct tracer *t);
 
 #endif

@@ -279,12 +279,24 @@ bpf_ids() {
 	grep -h "^$key:" /proc/"$1"/fdinfo/* 2>/dev/null | awk '{ print $2 }' | sort -un
 }
 
+# Every loaded program as JSON. bpftool's listing can come back empty while
+# programs are attached and detached (dblat --sample does so every second):
+# try again before giving up with an empty list.
+bpf_progs_json() {
+	local js i
+	for i in 1 2 3 4 5; do
+		js=$(bpftool prog show -j 2>/dev/null) && [ -n "$js" ] && { printf '%s\n' "$js"; return; }
+		sleep 0.05
+	done
+	echo '[]'
+}
+
 # "run_time_ns run_cnt nprogs" over PID's programs whose name starts with PFX (dbl_).
 bpf_prog_stats() {
 	local ids
 	ids=$(bpf_ids "$1" prog | paste -sd, -)
 	[ -n "$ids" ] || { echo "0 0 0"; return; }
-	bpftool prog show -j 2>/dev/null | jq -r --arg ids "$ids" --arg pfx "${2:-dbl_}" '
+	bpf_progs_json | jq -r --arg ids "$ids" --arg pfx "${2:-dbl_}" '
 		($ids | split(",") | map(tonumber)) as $want
 		| [ .[] | select((.id as $i | $want | index($i)) and ((.name // "") | startswith($pfx))) ]
 		| "\(map(.run_time_ns // 0) | add // 0) \(map(.run_cnt // 0) | add // 0) \(length)"'
@@ -295,7 +307,7 @@ bpf_prog_stats_json() {
 	local ids
 	ids=$(bpf_ids "$1" prog | paste -sd, -)
 	[ -n "$ids" ] || { echo "{}"; return; }
-	bpftool prog show -j 2>/dev/null | jq -c --arg ids "$ids" --arg pfx "${2:-dbl_}" '
+	bpf_progs_json | jq -c --arg ids "$ids" --arg pfx "${2:-dbl_}" '
 		($ids | split(",") | map(tonumber)) as $want
 		| [ .[] | select((.id as $i | $want | index($i)) and ((.name // "") | startswith($pfx))) ]
 		| map({ key: .name, value: [ (.run_time_ns // 0), (.run_cnt // 0) ] }) | from_entries'
@@ -306,7 +318,7 @@ bpf_map_bytes() {
 	local pids mids
 	pids=$(bpf_ids "$1" prog | paste -sd, -)
 	mids=$(bpf_ids "$1" map | paste -sd, -)
-	bpftool prog show -j 2>/dev/null >"$BENCH_TMP/progs.json" || echo '[]' >"$BENCH_TMP/progs.json"
+	bpf_progs_json >"$BENCH_TMP/progs.json"
 	bpftool map show -j 2>/dev/null >"$BENCH_TMP/maps.json" || echo '[]' >"$BENCH_TMP/maps.json"
 	jq -rn --arg pids "$pids" --arg mids "$mids" \
 		--slurpfile progs "$BENCH_TMP/progs.json" --slurpfile maps "$BENCH_TMP/maps.json" '
@@ -323,7 +335,7 @@ bpf_map_bytes() {
 foreign_tracing_progs() {
 	local own=
 	[ -z "${1:-}" ] || own=$(bpf_ids "$1" prog | paste -sd, -)
-	bpftool prog show -j 2>/dev/null | jq -r --arg own "$own" '
+	bpf_progs_json | jq -r --arg own "$own" '
 		($own | split(",") | map(select(. != "") | tonumber)) as $o
 		| [ .[] | select((.type | IN("tracepoint", "raw_tracepoint", "tracing", "kprobe", "perf_event"))
 		                 and ((.id as $i | $o | index($i)) | not)) ]
