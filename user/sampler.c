@@ -8,6 +8,7 @@
 #include "mono_clock.h"
 #include "sampler.h"
 #include "tracer.h"
+#include "window_event.h"
 
 #define MS 1000000ull
 /* A gap shorter than this keeps the hooks: detaching and attaching would cost more. */
@@ -16,18 +17,9 @@
 
 static void window_event(struct sampler *s, uint64_t start, uint64_t end)
 {
-	struct {
-		struct dblat_event ev;
-		struct dblat_window w;
-	} e;
+	struct window_event e;
 
-	memset(&e, 0, sizeof(e));
-	e.ev.kind = DBLAT_EV_WINDOW;
-	e.ev.ts_ns = start;
-	e.w.start_ns = start;
-	e.w.end_ns = end;
-	e.w.percent = s->pct;
-	e.w.period_ms = SAMPLE_PERIOD_MS;
+	window_event_make(&e, start, end, s->pct, SAMPLE_PERIOD_MS);
 	tracer_deliver(s->tr, &e, sizeof(e));
 }
 

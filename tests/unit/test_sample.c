@@ -12,6 +12,7 @@
 #include "events.h"
 #include "summary.h"
 #include "sample_gate.h"
+#include "window_event.h"
 
 enum { FE = DBLAT_STREAM_FE, BE = DBLAT_STREAM_BE };
 
@@ -122,18 +123,9 @@ TEST(sample_gate_waits_for_every_answer_of_a_pipeline)
 
 static void window(struct collector *c, uint64_t start, uint64_t end)
 {
-	struct {
-		struct dblat_event ev;
-		struct dblat_window w;
-	} e;
+	struct window_event e;
 
-	memset(&e, 0, sizeof(e));
-	e.ev.kind = DBLAT_EV_WINDOW;
-	e.ev.ts_ns = start;
-	e.w.start_ns = start;
-	e.w.end_ns = end;
-	e.w.percent = 10;
-	e.w.period_ms = 1000;
+	window_event_make(&e, start, end, 10, 1000);
 	CHECK_EQ_INT(collector_handle(c, &e, sizeof(e)), 0);
 }
 
@@ -242,5 +234,35 @@ TEST(sample_unsampled_runs_count_every_second)
 		return;
 	s->duration_s = 12.5;
 	CHECK(summary_traced_s(s) == 12.5);
+	summary_free(s);
+}
+
+TEST(sample_reopened_window_forgets_cut_calls)
+{
+	struct summary *s = summary_new();
+	struct collector *c = s ? collector_new(s, NULL, NULL) : NULL;
+	uint64_t t1 = 1000 * US, t2 = 1500000 * US;
+
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	window(c, 0, 0);
+	conn(c, 1, DBLAT_ROLE_CLIENT);
+	data(c, 1, DBLAT_ROLE_CLIENT, DBLAT_DIR_SEND, t1, true, q_select, sizeof(q_select));
+	/* The hooks left before its answer came: the next window begins with a marker. */
+	window(c, t1 - 10 * US, t1 + 50 * US);
+	window(c, t2 - 100 * US, 0);
+	CHECK_EQ_INT(s->sample_cut, 1);
+	data(c, 1, DBLAT_ROLE_CLIENT, DBLAT_DIR_SEND, t2, true, q_select, sizeof(q_select));
+	data(c, 1, DBLAT_ROLE_CLIENT, DBLAT_DIR_RECV, t2 + 40 * US, true, a_select, sizeof(a_select));
+	collector_finish(c, t2 + 1000 * US);
+	CHECK_EQ_INT(s->nstmts, 1);
+	if (s->nstmts == 1) {
+		/* Matched with the cut request, it would have taken 1.5 s. */
+		CHECK_EQ_INT(s->stmts[0]->calls, 1);
+		CHECK_EQ_INT(s->stmts[0]->lat.max, 40 * US);
+	}
+	CHECK_EQ_INT(s->ctr.unmatched, 0);
+	collector_free(c);
 	summary_free(s);
 }

@@ -1,0 +1,15 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#include <string.h>
+#include "window_event.h"
+
+void window_event_make(struct window_event *e, uint64_t start, uint64_t end, uint32_t percent,
+		       uint32_t period_ms)
+{
+	memset(e, 0, sizeof(*e));
+	e->ev.kind = DBLAT_EV_WINDOW;
+	e->ev.ts_ns = start;
+	e->w.start_ns = start;
+	e->w.end_ns = end;
+	e->w.percent = percent;
+	e->w.period_ms = period_ms;
+}

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/* EV_WINDOW records, which user space makes (--sample: user/sampler.c). */
+#ifndef DBLAT_WINDOW_EVENT_H
+#define DBLAT_WINDOW_EVENT_H
+
+#include <stdint.h>
+#include "dblat.h"
+
+struct window_event {
+	struct dblat_event ev;
+	struct dblat_window w;
+};
+
+/* See struct dblat_window for what start and end say. */
+void window_event_make(struct window_event *e, uint64_t start, uint64_t end, uint32_t percent,
+		       uint32_t period_ms);
+
+#endif
