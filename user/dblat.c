@@ -17,9 +17,9 @@
 #include "collector.h"
 #include "exports.h"
 #include "reader_pace.h"
-#include "sampler.h"
 #include "recording.h"
 #include "report.h"
+#include "sampler.h"
 #include "summary.h"
 #include "tracer.h"
 
