@@ -1261,6 +1261,34 @@ static __always_inline void iov_segs(struct segs *s, const struct iovec *iov, __
 
 enum buf_shape { BUF_FLAT, BUF_IOVEC, BUF_MSGHDR };
 
+/* --sample: leave this buffer alone (include/sample_gate.h)? */
+static __always_inline bool sample_skips(struct dblat_conn *c, int dir, long ret)
+{
+	bool on = *(volatile __u32 *)&sample_on;
+	int stream, pass;
+
+	/* Between windows nothing new is taken up: the hooks can go once the open calls end. */
+	if (!c || c->state == DBLAT_CONN_PENDING)
+		return !on;
+	/* Encrypted, its calls' boundaries are not seen: it cannot be sampled whole. */
+	if (c->tls)
+		return true;
+	if (c->state != DBLAT_CONN_PG || ret <= 0)
+		return false;
+	stream = (c->role == DBLAT_ROLE_CLIENT) == (dir == DBLAT_DIR_SEND) ? DBLAT_STREAM_FE : DBLAT_STREAM_BE;
+	pass = dblat_gate_pass(&c->gate, stream, on);
+	if (!pass) {
+		dblat_gate_skipped(&c->gate, stream);
+		return true;
+	}
+	if (pass == 2) {
+		/* Buffers went by unseen: frame again from a message start. */
+		c->fr[0].lost = c->fr[0].started;
+		c->fr[1].lost = c->fr[1].started;
+	}
+	return false;
+}
+
 /* A read or write of any shape finished: skip what is not ours, then frame it. */
 static __always_inline int data_exit(struct pt_regs *regs, int dir, int shape, long ret)
 {
@@ -1292,27 +1320,8 @@ static __always_inline int data_exit(struct pt_regs *regs, int dir, int shape, l
 			on_data(c, dir, fd, &s, ret);
 		return 0;
 	}
-	/* Encrypted, its calls' boundaries are not seen: it cannot be sampled whole. */
-	if (sampling && c && c->tls)
+	if (sampling && sample_skips(c, dir, ret))
 		return 0;
-	/* Between windows nothing new is taken up: the hooks can go once the open calls end. */
-	if (sampling && (!c || c->state == DBLAT_CONN_PENDING) && !*(volatile __u32 *)&sample_on)
-		return 0;
-	if (sampling && c && ret > 0 && c->state == DBLAT_CONN_PG) {
-		int stream = (c->role == DBLAT_ROLE_CLIENT) == (dir == DBLAT_DIR_SEND) ?
-			DBLAT_STREAM_FE : DBLAT_STREAM_BE;
-		int pass = dblat_gate_pass(&c->gate, stream, *(volatile __u32 *)&sample_on);
-
-		if (!pass) {
-			dblat_gate_skipped(&c->gate, stream);
-			return 0;
-		}
-		if (pass == 2) {
-			/* Buffers went by unseen: frame again from a message start. */
-			c->fr[0].lost = c->fr[0].started;
-			c->fr[1].lost = c->fr[1].started;
-		}
-	}
 	if (shape == BUF_FLAT) {
 		one_seg(&s, regs->si, ret);
 	} else if (shape == BUF_IOVEC) {
