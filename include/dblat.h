@@ -247,15 +247,16 @@ struct dblat_conn {
 	__u8 tcp;		/* a TCP socket: sends carry the transmit's stamp */
 	__u8 activity_budget;	/* server sends that still report the statement text */
 	__u64 sk;		/* the struct sock, read for TCP send stamps (never leaves BPF) */
-	__u64 ino;		/* its file's inode: /proc/PID/fd/FD names it (--sample's sweep) */
 	__u64 peer;		/* a Unix socket's peer struct sock, which its sends wake (never leaves BPF) */
 	__u64 last_ts;		/* the time of its last data event */
 	__u64 send_ts;		/* a Unix socket's send in progress began then ... */
 	__u32 send_tid;		/* ... on this thread */
 	__u32 last_sender;	/* a client's: the thread that sent its last bytes */
 	__u8 offcpu_timed;	/* it changed threads: its process's threads are timed off CPU */
-	struct dblat_gate gate;	/* --sample only */
 	struct dblat_frame fr[2];
+	/* --sample only, after what every event reads */
+	struct dblat_gate gate;
+	__u64 ino;		/* the socket file's inode: /proc/PID/fd/FD names it (the sweep) */
 };
 
 /* Counters in the BPF stats array, one slot each. */
