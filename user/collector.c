@@ -677,11 +677,7 @@ static void window_reopened(struct collector *c, uint64_t ts)
 			}
 			k->qlen = 0;
 			k->qhead = 0;
-			if (k->sess.busy)
-				session_busy(c, k, false, ts);
-			k->sess.txn_start = 0;
-			k->sess.idle_start = 0;
-			k->sess.idle_acc = 0;
+			session_cut(c, k, ts);
 			pg_framer_lose(&k->fr);
 		}
 }

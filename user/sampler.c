@@ -13,7 +13,6 @@
 #define MS 1000000ull
 /* A gap shorter than this keeps the hooks: detaching and attaching would cost more. */
 #define DETACH_MIN_GAP_NS (100 * MS)
-#define CONNS_MAX 32768
 
 static void window_event(struct sampler *s, uint64_t start, uint64_t end)
 {
@@ -45,15 +44,20 @@ void sampler_start(struct sampler *s, struct tracer *tr, unsigned pct, uint64_t 
 	window_event(s, 0, 0);
 }
 
-/* Keys of the connection map, read before any is changed (a hash map's walk restarts after a delete). */
+/* Keys of a map keyed by tgid << 32 | fd, read before any is changed (a hash map's walk restarts after a delete). */
 static __u64 *conn_keys(int fd, uint32_t *n)
 {
-	__u64 *keys = malloc(CONNS_MAX * sizeof(*keys)), key, *prev = NULL;
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	__u64 *keys, key, *prev = NULL;
 
 	*n = 0;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) || !info.max_entries)
+		return NULL;
+	keys = malloc((size_t)info.max_entries * sizeof(*keys));
 	if (!keys)
 		return NULL;
-	while (*n < CONNS_MAX && !bpf_map_get_next_key(fd, prev, &key)) {
+	while (*n < info.max_entries && !bpf_map_get_next_key(fd, prev, &key)) {
 		keys[(*n)++] = key;
 		prev = &keys[*n - 1];
 	}

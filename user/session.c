@@ -109,6 +109,16 @@ void session_busy(struct collector *c, struct conn *k, bool busy, uint64_t ts)
 	series_occupancy(c, ts);
 }
 
+void session_cut(struct collector *c, struct conn *k, uint64_t ts)
+{
+	struct sess *s = &k->sess;
+
+	session_busy(c, k, false, ts);
+	s->txn_start = 0;
+	s->idle_start = 0;
+	s->idle_acc = 0;
+}
+
 /* ---- failures and outages ---- */
 
 static void outage_fail(struct proc_stats *p, uint64_t ts)

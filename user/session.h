@@ -75,6 +75,8 @@ void session_conn_new(struct collector *c, struct conn *k, uint64_t ts);
 void session_conn_info(struct collector *c, struct conn *k);
 void session_msg(struct collector *c, struct conn *k, const struct pg_msg *m);
 void session_busy(struct collector *c, struct conn *k, bool busy, uint64_t ts);
+/* --sample: what k was doing when the hooks left went by unseen: no call or transaction is open. */
+void session_cut(struct collector *c, struct conn *k, uint64_t ts);
 void session_call_done(struct collector *c, struct conn *k, const struct done_call *d);
 void session_end(struct collector *c, struct conn *k, uint64_t ts, bool eof);
 void session_finish(struct collector *c, uint64_t ts);
