@@ -715,3 +715,40 @@ TEST(report_reader_raised)
 	free(txt);
 	summary_free(s);
 }
+
+/* A sampled run says so in every format, with the time its rates are counted over. */
+TEST(report_sampling)
+{
+	struct summary *s = sample_summary();
+	char path[] = "/tmp/dblat-unit-json.XXXXXX";
+	char *txt;
+	int fd = mkstemp(path);
+
+	/* Unsampled: rates over the whole duration. */
+	txt = render(prom_fn, s, 0);
+	CHECK(strstr(txt, "dblat_traced_seconds_total 2.500000\n") != NULL);
+	CHECK(strstr(txt, "dblat_sample_percent 0\n") != NULL);
+	free(txt);
+	s->sample_pct = 10;
+	s->sample_period_ms = 1000;
+	s->sample_windows = 3;
+	s->sampled_ns = 300000000;
+	s->sample_cut = 7;
+	txt = render(prom_fn, s, 0);
+	CHECK(strstr(txt, "# TYPE dblat_traced_seconds_total counter\ndblat_traced_seconds_total 0.300000\n") != NULL);
+	CHECK(strstr(txt, "dblat_sample_percent 10\n") != NULL);
+	free(txt);
+	CHECK(fd >= 0);
+	close(fd);
+	CHECK_EQ_INT(report_json(path, s), 0);
+	txt = slurp(path);
+	CHECK(txt && strstr(txt, "\"sampling\":{\"percent\":10,\"period_ms\":1000,\"windows\":3,\"traced_s\":0.300,"
+			   "\"cut_calls\":7}") != NULL);
+	free(txt);
+	unlink(path);
+	txt = render(text_fn, s, 100);
+	CHECK(strstr(txt, "dblat: sampled: windows of 10% of every 1000 ms, 3 windows, 0.3 s traced of 2.5 s, "
+			  "7 calls cut") != NULL);
+	free(txt);
+	summary_free(s);
+}
