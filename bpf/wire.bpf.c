@@ -23,8 +23,15 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 const volatile __u32 cap_fe = 4096;		/* bytes copied of frontend buffers */
 const volatile __u32 cap_be = 512;		/* bytes copied of backend buffers */
-const volatile bool sampling = false;		/* --sample: connections are traced in windows */
+const volatile bool sampling = false;		/* the window gate is kept (--sample, or a CPU budget) */
+__u32 windows_on;				/* ... and connections are traced in windows now */
 __u32 sample_on;				/* ... and one is open (user space opens and closes them) */
+
+/* Traced in windows now: what needs every call is off. */
+static __always_inline bool sampled(void)
+{
+	return sampling && *(volatile __u32 *)&windows_on;
+}
 
 #ifndef ECONNRESET
 #define ECONNRESET 104
@@ -1054,7 +1061,7 @@ __noinline int on_data(struct dblat_conn *c, int dir, int fd, struct segs *segs,
 		 * An HTTP server's connection, known by a request it reads or (for
 		 * one already busy when we came) by a status line it writes.
 		 */
-		if (stream < 0 && !sampling &&
+		if (stream < 0 && !sampled() &&
 		    (dir == DBLAT_DIR_RECV ? http_request(sc->data, peek) : http_status_line(sc->data, peek))) {
 			c->state = DBLAT_CONN_HTTP;
 			c->role = DBLAT_ROLE_HTTP;
@@ -1098,7 +1105,7 @@ __noinline int on_data(struct dblat_conn *c, int dir, int fd, struct segs *segs,
 	ev_begin_id(&sc->ev, DBLAT_EV_DATA, data_ts(c, dir, (__u32)id), c->id, fd, c->role, id);
 	if (c->role == DBLAT_ROLE_CLIENT && dir == DBLAT_DIR_SEND) {
 		/* A pool's wait needs every statement: not when sampling. */
-		if (!sampling && c->last_sender && c->last_sender != (__u32)id && !c->offcpu_timed)
+		if (!sampled() && c->last_sender && c->last_sender != (__u32)id && !c->offcpu_timed)
 			time_offcpu(c, tgid);
 		c->last_sender = id;
 	}
@@ -1272,7 +1279,7 @@ static __always_inline bool sample_skips(struct dblat_conn *c, int dir, long ret
 		return !on;
 	/* Encrypted, its calls' boundaries are not seen: it cannot be sampled whole. */
 	if (c->tls)
-		return true;
+		return *(volatile __u32 *)&windows_on;
 	if (c->state != DBLAT_CONN_PG || ret <= 0)
 		return false;
 	stream = (c->role == DBLAT_ROLE_CLIENT) == (dir == DBLAT_DIR_SEND) ? DBLAT_STREAM_FE : DBLAT_STREAM_BE;
@@ -1380,7 +1387,7 @@ static __always_inline void end_stale(__u64 key, int fd, struct sock *sk)
 	if (!c || (sk && c->sk == (__u64)sk))
 		return;
 	/* Sampled, the close may have gone by while the hooks were away. */
-	emit_close(c, fd, sampling ? DBLAT_F_CLOSE_UNSEEN : 0);
+	emit_close(c, fd, sampled() ? DBLAT_F_CLOSE_UNSEEN : 0);
 	bpf_map_delete_elem(&conns, &key);
 }
 

@@ -334,6 +334,9 @@ struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void
 	if (o->cap_be)
 		t->skel->rodata->cap_be = o->cap_be;
 	t->skel->rodata->sampling = o->sampling;
+	t->skel->bss->windows_on = o->windows_at_start;
+	/* Under a budget every call is traced until it says otherwise. */
+	t->skel->bss->sample_on = !o->windows_at_start;
 	t->fn = fn;
 	t->fn_ctx = ctx;
 	online = online_cpus(t->ncpus, &t->nrings);
@@ -546,6 +549,31 @@ uint64_t tracer_map_bytes(struct tracer *t)
 void tracer_sample_window(struct tracer *t, bool on)
 {
 	__atomic_store_n(&t->skel->bss->sample_on, on ? 1 : 0, __ATOMIC_RELEASE);
+}
+
+void tracer_windows(struct tracer *t, bool on)
+{
+	__atomic_store_n(&t->skel->bss->windows_on, on ? 1 : 0, __ATOMIC_RELEASE);
+}
+
+int tracer_bpf_totals(struct tracer *t, uint64_t *run_ns, uint64_t *runs)
+{
+	struct bpf_program *prog;
+
+	*run_ns = *runs = 0;
+	bpf_object__for_each_program(prog, t->skel->obj) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		if (fd < 0)
+			continue;
+		if (bpf_obj_get_info_by_fd(fd, &info, &len))
+			return -errno;
+		*run_ns += info.run_time_ns;
+		*runs += info.run_cnt;
+	}
+	return 0;
 }
 
 /* The hooks every data syscall (or send, or context switch) pays for. */

@@ -20,7 +20,8 @@ struct tracer_opts {
 	bool verbose;
 	bool server_stages;	/* PostgreSQL's USDT probes too (stage_probes.c) */
 	bool no_tls_probes;	/* no libssl uprobes: encrypted connections are timed only */
-	bool sampling;		/* connections are traced in windows (include/sample_gate.h) */
+	bool sampling;		/* connections may be traced in windows (include/sample_gate.h) */
+	bool windows_at_start;	/* ... and are from the start (--sample), none open yet */
 };
 
 typedef int (*tracer_event_fn)(void *ctx, void *data, size_t size);
@@ -42,6 +43,10 @@ void tracer_stamp_unix_sends(struct tracer *t);
 uint64_t tracer_map_bytes(struct tracer *t);
 /* Sampling (user/sampler.c): open (on) or close a window; connections follow between their calls. */
 void tracer_sample_window(struct tracer *t, bool on);
+/* Connections are traced in windows (on), or every call (include/sample_gate.h keeps count either way). */
+void tracer_windows(struct tracer *t, bool on);
+/* Run time and runs of the tracer's BPF programs, counted while BPF statistics are on. */
+int tracer_bpf_totals(struct tracer *t, uint64_t *run_ns, uint64_t *runs);
 /* Detach (on false) or attach again the hooks of the data path; 0 or -errno. */
 int tracer_data_hooks(struct tracer *t, bool on);
 int tracer_conns_map(struct tracer *t);
