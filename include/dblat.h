@@ -29,21 +29,32 @@ enum dblat_ev_kind {
 	DBLAT_EV_STAGE = 11,	/* a server-side stage from USDT probes: struct dblat_stage follows */
 	DBLAT_EV_HTTP = 12,	/* bytes on an HTTP server connection: the start of a request or response is copied */
 	DBLAT_EV_TLS_DATA = 13,	/* plaintext of one SSL_read/SSL_write call: struct dblat_tls_data, then cap_len bytes */
-	DBLAT_EV_WINDOW = 14,	/* --sample: a tracing window opened or closed (made in user space): struct dblat_window */
+	DBLAT_EV_WINDOW = 14,	/* --sample or a budget: tracing windows opened or closed (made in user space): struct dblat_window */
 };
 
 /*
  * EV_WINDOW, three kinds:
- *   start_ns == end_ns == 0: a sampled run begins (its share), before any other event;
- *   end_ns == 0: a window opens after the data hooks were detached: every
- *     event before it is older, and calls still open then were cut;
- *   otherwise: connections were traced from start_ns to end_ns (they enter
- *     and leave between calls: see include/sample_gate.h).
+ *   start_ns == end_ns == 0: a run traced in windows begins (--sample's
+ *     share, or a CPU budget under which every call is traced until its cost
+ *     is over it), before any other event;
+ *   end_ns == 0: from start_ns connections are traced in windows (percent
+ *     under 100) or every call is (100); with DBLAT_WIN_REOPENED the data
+ *     hooks were detached until then: every event before it is older, and
+ *     calls still open then were cut;
+ *   otherwise: connections were traced from start_ns to end_ns, in a window
+ *     (they enter and leave between calls: see include/sample_gate.h), or
+ *     every call (percent 100, under a budget).
  */
+#define DBLAT_WIN_REOPENED (1u << 0)
+
 struct dblat_window {
 	__u64 start_ns, end_ns;
-	__u32 percent;		/* of each period spent in a window */
+	__u32 percent;		/* of each period spent in a window; 100: every call */
 	__u32 period_ms;
+	__u32 budget_pct;	/* the declaration's CPU budget, % of the host's CPUs; 0: a fixed share */
+	__u32 flags;
+	__u32 full_cost_ppm;	/* budget: what tracing every call was estimated to cost (millionths of the CPUs) */
+	__u32 pad;
 };
 
 #define DBLAT_HTTP_CAP 256	/* bytes of a request/status line and headers copied */

@@ -656,44 +656,89 @@ struct conn *collector_conn(struct collector *c, uint64_t id)
 	return conn_find(c, id);
 }
 
+/* A call open on k was cut (its answer went by unseen), and so is any transaction: forget them. */
+static void conn_cut(struct collector *c, struct conn *k, uint64_t ts)
+{
+	uint32_t j;
+
+	for (j = 0; j < k->qlen; j++) {
+		char t = q_at(k, j)->type;
+
+		c->sum->sample_cut += t == 'Q' || t == 'E' || t == 'F';
+	}
+	k->qlen = 0;
+	k->qhead = 0;
+	session_cut(c, k, ts);
+	pg_framer_lose(&k->fr);
+}
+
 /*
- * A window opened after the data hooks were detached: calls still open
- * when they were are cut (their answers went by unseen), and so is any
- * transaction. Forget them: none may span the gap.
+ * The data hooks were detached until ts (a window opened after them, or
+ * every call is traced again): calls still open when they were are cut.
+ * With only_encrypted, windows begin: encrypted connections, whose calls
+ * cannot be let out whole, are not traced from now.
  */
-static void window_reopened(struct collector *c, uint64_t ts)
+static void conns_cut(struct collector *c, uint64_t ts, bool only_encrypted)
 {
 	struct conn *k;
-	uint32_t i, j;
+	uint32_t i;
 
 	for (i = 0; i < CONN_HASH; i++)
 		for (k = c->hash[i]; k; k = k->next) {
 			if (k->role != DBLAT_ROLE_CLIENT && k->role != DBLAT_ROLE_SERVER)
 				continue;
-			for (j = 0; j < k->qlen; j++) {
-				char t = q_at(k, j)->type;
-
-				c->sum->sample_cut += t == 'Q' || t == 'E' || t == 'F';
-			}
-			k->qlen = 0;
-			k->qhead = 0;
-			session_cut(c, k, ts);
-			pg_framer_lose(&k->fr);
+			if (only_encrypted && !k->fr.s[DBLAT_STREAM_BE].tls)
+				continue;
+			conn_cut(c, k, ts);
 		}
+}
+
+static void windows_begin(struct collector *c)
+{
+	c->windows_now = c->windows_ever = true;
 }
 
 static void on_window(struct collector *c, const struct dblat_window *w)
 {
 	struct summary *s = c->sum;
 
+	if (w->full_cost_ppm) {
+		s->full_cost = w->full_cost_ppm / 1e6;
+		if (s->full_cost > s->full_cost_peak)
+			s->full_cost_peak = s->full_cost;
+	}
 	if (!w->start_ns && !w->end_ns) {
-		s->sample_pct = w->percent;
 		s->sample_period_ms = w->period_ms;
+		s->budget_pct = w->budget_pct;
+		if (w->budget_pct) {
+			s->full_since = s->start_ns ? s->start_ns : 1;
+			return;
+		}
+		s->sample_pct = s->sample_pct_max = w->percent;
+		windows_begin(c);
 	} else if (!w->end_ns) {
-		window_reopened(c, w->start_ns);
+		if (w->flags & DBLAT_WIN_REOPENED)
+			conns_cut(c, w->start_ns, false);
+		if (w->percent == 100) {
+			c->windows_now = false;
+			if (!s->full_since)
+				s->full_since = w->start_ns;
+		}
+	} else if (w->end_ns > w->start_ns && w->percent == 100) {
+		/* Every call was traced until end: windows from now (over the budget). */
+		s->full_ns += w->end_ns - w->start_ns;
+		s->full_since = 0;
+		if (!s->budget_over_at)
+			s->budget_over_at = w->end_ns;
+		conns_cut(c, w->end_ns, true);
+		windows_begin(c);
 	} else if (w->end_ns > w->start_ns) {
 		s->sampled_ns += w->end_ns - w->start_ns;
 		s->sample_windows++;
+		if (!s->sample_pct || w->percent < s->sample_pct)
+			s->sample_pct = w->percent;
+		if (w->percent > s->sample_pct_max)
+			s->sample_pct_max = w->percent;
 	}
 }
 
@@ -785,6 +830,12 @@ void collector_finish(struct collector *c, uint64_t ts)
 {
 	uint32_t i;
 	struct conn *k;
+
+	/* Under a budget, a stretch of every call lasts to the end. */
+	if (c->sum->full_since && ts > c->sum->full_since) {
+		c->sum->full_ns += ts - c->sum->full_since;
+		c->sum->full_since = 0;
+	}
 
 	for (i = 0; i < CONN_HASH; i++)
 		for (k = c->hash[i]; k; k = k->next)

@@ -117,6 +117,8 @@ struct collector {
 	struct reqbind *rb;			/* statements to HTTP requests */
 	struct proxy_arrival *proxy;		/* requests a proxy read and has not forwarded yet */
 	uint32_t proxy_head, proxy_len;
+	bool windows_now;			/* connections are traced in windows (--sample, over a budget) */
+	bool windows_ever;			/* ... and were at some point: ends may enter a window apart */
 	struct {
 		uint64_t key;			/* tgid << 32 | tid */
 		uint64_t done;			/* its last statement completed */

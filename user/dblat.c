@@ -8,11 +8,13 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "budget.h"
 #include "mono_clock.h"
 #include "collector.h"
 #include "exports.h"
@@ -26,6 +28,8 @@
 #define MAX_TARGETS 64
 /* Events arrive without wake-ups: short polls keep each batch of work small. */
 #define POLL_MS 20
+/* dblat's own CPU, as % of the host's, unless told otherwise (--budget, --full). */
+#define DEFAULT_BUDGET_PCT 2
 
 static struct env {
 	pid_t pids[MAX_TARGETS];
@@ -42,7 +46,9 @@ static struct env {
 	bool verbose;
 	bool server_stages;
 	bool no_tls_probes;
-	unsigned sample_pct;	/* 0: trace every call */
+	unsigned sample_pct;	/* a fixed share traced in windows; 0: none */
+	unsigned budget_pct;	/* a CPU budget; 0: none */
+	bool full;		/* every call, whatever it costs */
 	enum { MODE_LIVE, MODE_RECORD, MODE_REPORT } mode;
 	const char *output;	/* record -o */
 	const char *input;	/* report FILE */
@@ -64,7 +70,7 @@ static const char doc[] =
 "    dblat record -o run.dblat -d 60 && dblat report run.dblat --json run.json";
 
 enum { OPT_JSON = 1000, OPT_CAPTURE, OPT_RINGBUF, OPT_WIDTH, OPT_SERVER_STAGES, OPT_NO_TLS_PROBES, OPT_TLS_PROBES,
-       OPT_NICE, OPT_SAMPLE };
+       OPT_NICE, OPT_SAMPLE, OPT_BUDGET, OPT_FULL };
 
 static const struct argp_option opts[] = {
 	{ "pid", 'p', "PID", 0, "Trace this process and its descendants (repeatable)", 0 },
@@ -84,12 +90,19 @@ static const struct argp_option opts[] = {
 	  "For runs at a host's limit: costs about that share of full tracing. Counts are of the "
 	  "calls seen; rates are per second traced. Request binding, pool waits and encrypted "
 	  "connections need every call: off", 0 },
+	{ "budget", OPT_BUDGET, "PERCENT", 0, "Keep dblat's own cost (its process, its BPF programs, the toll its "
+	  "hooks take from every syscall) under PERCENT of the host's CPUs (1..50, default 2). While "
+	  "tracing every call would cost more (a load of tiny queries at a host's limit), connections are "
+	  "traced in windows sized to fit, as with --sample; when it fits again, every call. The reports "
+	  "say when and how much", 0 },
+	{ "full", OPT_FULL, NULL, 0, "Trace every call whatever it costs (no budget); --server-stages "
+	  "and --tls-probes imply it", 0 },
 	{ "width", OPT_WIDTH, "N", 0, "Characters of query text in the text report (default 100)", 0 },
 	{ "server-stages", OPT_SERVER_STAGES, NULL, 0, "Also time parse/plan/execute, lock waits and checkpoints in the server with PostgreSQL's USDT probes. Each probe hit costs a trap, 2 to 6 per statement; scripts/bench-overhead.sh --dblat-args --server-stages measures it", 0 },
 	{ "tls-probes", OPT_TLS_PROBES, NULL, 0, "Read encrypted connections' statements from libssl (uprobes on SSL_read/SSL_write: two traps per call in every process using libssl, measured by scripts/bench-overhead.sh). Without it encrypted connections are timed per round trip, without statement text", 0 },
 	{ "no-tls-probes", OPT_NO_TLS_PROBES, NULL, 0, "Leave libssl alone (the default)", 0 },
 	{ "output", 'o', "FILE", 0, "record: write the recording here", 0 },
-	{ "verbose", 'v', NULL, 0, "Show libbpf's messages", 0 },
+	{ "verbose", 'v', NULL, 0, "Show libbpf's messages and the budget's judgments", 0 },
 	{},
 };
 
@@ -158,6 +171,12 @@ static error_t parse_arg(int key, char *arg, struct argp_state *st)
 	case OPT_SAMPLE:
 		env.sample_pct = parse_long(arg, 1, 99, "sample percent (1..99)", st);
 		break;
+	case OPT_BUDGET:
+		env.budget_pct = parse_long(arg, 1, 50, "budget percent (1..50)", st);
+		break;
+	case OPT_FULL:
+		env.full = true;
+		break;
 	case 'v':
 		env.verbose = true;
 		break;
@@ -186,8 +205,14 @@ static error_t parse_arg(int key, char *arg, struct argp_state *st)
 		if (env.mode == MODE_REPORT && !env.input)
 			argp_error(st, "report needs a recording FILE");
 		if (env.mode == MODE_REPORT && (env.npids || env.ncomms || env.duration || env.interval || env.server_stages ||
-						env.sample_pct))
+						env.sample_pct || env.budget_pct || env.full))
 			argp_error(st, "report takes no tracing options");
+		if (env.budget_pct && (env.sample_pct || env.full))
+			argp_error(st, "--budget goes with neither --sample nor --full: pick one");
+		if (env.sample_pct && env.full)
+			argp_error(st, "--sample and --full do not go together: pick one");
+		if (env.budget_pct && (env.server_stages || !env.no_tls_probes))
+			argp_error(st, "--budget goes with neither --server-stages nor --tls-probes: they need every call");
 		if (env.sample_pct && env.server_stages)
 			argp_error(st, "--sample and --server-stages do not go together: a backend's stages "
 				   "between windows would be credited to its next call seen");
@@ -199,6 +224,32 @@ static error_t parse_arg(int key, char *arg, struct argp_state *st)
 		return ARGP_ERR_UNKNOWN;
 	}
 	return 0;
+}
+
+/* Nothing said: a budget, unless a mode that needs every call was asked for. */
+static void choose_budget(void)
+{
+	if (env.mode == MODE_REPORT || env.budget_pct || env.sample_pct || env.full || env.server_stages ||
+	    !env.no_tls_probes)
+		return;
+	env.budget_pct = DEFAULT_BUDGET_PCT;
+}
+
+/* What a syscall of dblat's own costs (ns, the least of a few rounds): the hooks' toll is the difference once attached. */
+static double syscall_ns(void)
+{
+	double best = 0;
+
+	for (int round = 0; round < 3; round++) {
+		uint64_t t0 = mono_ns(), t;
+
+		for (int i = 0; i < 10000; i++)
+			syscall(SYS_getppid);
+		t = mono_ns() - t0;
+		if (!round || t / 1e4 < best)
+			best = t / 1e4;
+	}
+	return best;
 }
 
 static volatile sig_atomic_t exiting;
@@ -228,7 +279,8 @@ struct run {
 	struct tracer *tr;
 	struct recorder *rec;
 	struct reader_pace pace;
-	struct sampler smp;	/* --sample */
+	struct sampler smp;	/* --sample, --budget */
+	struct budget budget;
 };
 
 /* Unix sockets carry no send timestamp of their own (see tcp_send_start in BPF). */
@@ -337,6 +389,8 @@ int main(int argc, char **argv)
 	struct summary *sum = NULL;
 	struct run run = {};
 	uint64_t start, now, next_ival = 0;
+	double untraced_ns = 0, toll_ns = 0;
+	bool windows;
 	int err;
 
 	argp_err_exit_status = 2;
@@ -358,6 +412,13 @@ int main(int argc, char **argv)
 		return report_main();
 	if (preflight())
 		return 1;
+	choose_budget();
+	if (env.budget_pct && (err = sampler_can_measure())) {
+		fprintf(stderr, "dblat: cannot read BPF run time (%s): no CPU budget, every call is traced\n",
+			strerror(-err));
+		env.budget_pct = 0;
+	}
+	windows = env.sample_pct || env.budget_pct;
 
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -379,11 +440,20 @@ int main(int argc, char **argv)
 	to.verbose = env.verbose;
 	to.server_stages = env.server_stages;
 	to.no_tls_probes = env.no_tls_probes;
-	to.sampling = env.sample_pct != 0;
+	to.sampling = windows;
+	to.windows_at_start = env.sample_pct != 0;
+	if (env.budget_pct)
+		untraced_ns = syscall_ns();
 	run.tr = tracer_open(&to, on_event, &run);
 	if (!run.tr) {
 		err = 1;
 		goto cleanup;
+	}
+	if (env.budget_pct) {
+		toll_ns = syscall_ns() - untraced_ns;
+		if (toll_ns < 0)
+			toll_ns = 0;
+		budget_init(&run.budget, env.budget_pct, (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
 	}
 	/* Loading wants the CPU now; consuming can wait for the traced load's idle moments. */
 	if (setpriority(PRIO_PROCESS, 0, env.nice))
@@ -410,11 +480,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dblat: attached to all processes; Ctrl-C to stop\n");
 	if (env.interval)
 		next_ival = start + (uint64_t)(env.interval * 1e9);
-	if (env.sample_pct)
-		sampler_start(&run.smp, run.tr, env.sample_pct, start);
+	if (windows) {
+		sampler_start(&run.smp, run.tr, env.sample_pct, env.budget_pct ? &run.budget : NULL, toll_ns, start);
+		run.smp.verbose = env.verbose;
+	}
 
 	while (!exiting) {
-		int wait_ms = env.sample_pct ? sampler_tick(&run.smp, mono_ns(), POLL_MS) : POLL_MS;
+		int wait_ms = windows ? sampler_tick(&run.smp, mono_ns(), POLL_MS) : POLL_MS;
 
 		err = tracer_poll(run.tr, wait_ms);
 		if (err < 0 && err != -EINTR) {
@@ -440,7 +512,7 @@ int main(int argc, char **argv)
 			next_ival += (uint64_t)(env.interval * 1e9);
 		}
 	}
-	if (env.sample_pct)
+	if (windows)
 		sampler_stop(&run.smp, mono_ns());
 	tracer_drain(run.tr);
 	now = mono_ns();

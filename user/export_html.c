@@ -296,6 +296,7 @@ int html_file(const char *path, const struct summary *s, const struct flame *f, 
 {
 	struct fnode *root = ftree_new("all");
 	const struct tracer_counters *c = &s->ctr;
+	char words[1024];
 	struct svg_opts o = { .title = "Database time by process, phase and statement", .weight = w,
 			      .embedded = true };
 	FILE *out;
@@ -318,12 +319,8 @@ int html_file(const char *path, const struct summary *s, const struct flame *f, 
 	fprintf(out, "<p class=\"meta\">%.1f s traced, %llu events, %llu dropped, %llu connections traced</p>\n",
 		s->duration_s, (unsigned long long)c->received, (unsigned long long)c->dropped,
 		(unsigned long long)c->conns_adopted);
-	if (s->sample_pct)
-		fprintf(out, "<p class=\"meta\">Sampled: connections traced in windows of %u%% of every %u ms "
-			"(%llu windows, %.1f s of %.1f s). Counts and the charts over time are of the calls seen; "
-			"latencies are those of whole calls.</p>\n",
-			s->sample_pct, s->sample_period_ms, (unsigned long long)s->sample_windows,
-			s->sampled_ns / 1e9, s->duration_s);
+	if (summary_sampling_words(s, words, sizeof(words)) > 0)
+		fprintf(out, "<p class=\"meta\">Traced %s.</p>\n", words);
 	if (c->reader_raised)
 		fprintf(out, "<p class=\"meta\">dblat's reader fell behind and ran at nice 0 for %.1f s (%llu time(s)).</p>\n",
 			c->reader_raised_ns / 1e9, (unsigned long long)c->reader_raised);

@@ -137,10 +137,16 @@ static void counters(FILE *out, const struct summary *s)
 	gauge_d(out, "dblat_reader_raised_seconds_total", none, c->reader_raised_ns / 1e9);
 	/* Sampled runs: divide the counters of calls by this, not by the duration. */
 	header(out, "dblat_traced_seconds_total", "counter",
-	       "Time connections were traced: the duration, or under --sample the windows' total.");
+	       "Time connections were traced: the duration, or the windows' total (and stretches of every call under a budget).");
 	gauge_d(out, "dblat_traced_seconds_total", none, summary_traced_s(s));
-	header(out, "dblat_sample_percent", "gauge", "Share of each period traced under --sample; 0: every call.");
+	header(out, "dblat_sample_percent", "gauge",
+	       "Share of each period traced in windows (under a budget the smallest); 0: every call.");
 	sample(out, "dblat_sample_percent", none, s->sample_pct);
+	header(out, "dblat_budget_percent", "gauge", "dblat's CPU budget, % of the host's CPUs; 0: none.");
+	sample(out, "dblat_budget_percent", none, s->budget_pct);
+	header(out, "dblat_full_tracing_cost_ratio", "gauge",
+	       "Under a budget: what tracing every call was last estimated to cost, as a share of the host's CPUs.");
+	gauge_d(out, "dblat_full_tracing_cost_ratio", none, s->full_cost);
 }
 
 static void statements(FILE *out, const struct summary *s)

@@ -402,7 +402,7 @@ void http_thread_done(struct collector *c, struct conn *k, uint32_t tid, uint64_
 	uint32_t i = thread_slot(key);
 
 	/* Sampled: a thread's statements between windows are unseen, its gaps unknown. */
-	if (c->sum->sample_pct)
+	if (c->windows_now)
 		return;
 	c->threads[i].key = key;
 	c->threads[i].done = ts;

@@ -101,7 +101,7 @@ static void match(struct collector *c, struct conn *cl)
 		 * (the window opened between the client's send and the backend's
 		 * read): a half that ended before the other began is not its.
 		 */
-		if (c->sum->sample_pct && (s.end < d.start || s.start > d.end)) {
+		if (c->windows_ever && (s.end < d.start || s.start > d.end)) {
 			if (s.end < d.start)
 				ring_pop(sv);
 			else

@@ -346,10 +346,19 @@ int report_json(const char *path, const struct summary *s)
 		(unsigned long long)c->lost_sync, (unsigned long long)c->tail_overflow,
 		(unsigned long long)c->resyncs, (unsigned long long)c->unmatched,
 		(unsigned long long)c->reader_raised, c->reader_raised_ns / 1e9);
-	/* Sampled runs: rates are counts over traced_s (which is duration_s when percent is 0). */
-	fprintf(out, "\"sampling\":{\"percent\":%u,\"period_ms\":%u,\"windows\":%llu,\"traced_s\":%.3f,\"cut_calls\":%llu},\n",
-		s->sample_pct, s->sample_period_ms, (unsigned long long)s->sample_windows, summary_traced_s(s),
-		(unsigned long long)s->sample_cut);
+	/*
+	 * Runs traced in windows: rates are counts over traced_s (which is
+	 * duration_s when percent is 0). Under a budget, percent and
+	 * percent_max are the smallest and largest windows, full_s the time
+	 * every call was traced.
+	 */
+	fprintf(out, "\"sampling\":{\"percent\":%u,\"percent_max\":%u,\"period_ms\":%u,\"windows\":%llu,"
+		"\"traced_s\":%.3f,\"cut_calls\":%llu,\"budget_pct\":%u,\"over_budget\":%s,\"full_s\":%.3f,"
+		"\"full_cost_pct\":%.3f,\"full_cost_peak_pct\":%.3f},\n",
+		s->sample_pct, s->sample_pct_max, s->sample_period_ms, (unsigned long long)s->sample_windows,
+		summary_traced_s(s), (unsigned long long)s->sample_cut, s->budget_pct,
+		s->budget_over_at ? "true" : "false", summary_traced_s(s) - s->sampled_ns / 1e9,
+		s->full_cost * 100, s->full_cost_peak * 100);
 	fprintf(out, "\"connections\":{\"adopted\":%llu,\"not_postgres\":%llu,", (unsigned long long)c->conns_adopted,
 		(unsigned long long)c->conns_not_pg);
 	/* TLS: with statement text from the probes' plaintext, or round trips timed only */

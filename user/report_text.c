@@ -190,6 +190,7 @@ void report_text(FILE *out, const struct summary *s, int width)
 	uint32_t n, i;
 	struct stmt_stats **v = summary_sorted(s, &n);
 	const struct tracer_counters *c = &s->ctr;
+	char words[1024];
 
 	fprintf(out, "dblat: %.1f s traced, %llu events, %llu dropped, %llu connections\n",
 		s->duration_s, (unsigned long long)c->received, (unsigned long long)c->dropped,
@@ -198,12 +199,8 @@ void report_text(FILE *out, const struct summary *s, int width)
 		fprintf(out, "dblat: %llu connections were encrypted (TLS): %llu with statement text from the TLS probes, %llu timed per round trip only (\"%s\")\n",
 			(unsigned long long)c->conns_tls, (unsigned long long)c->conns_tls_plain,
 			(unsigned long long)c->conns_tls_timing, TLS_FP_TIMING);
-	if (s->sample_pct)
-		fprintf(out, "dblat: sampled: windows of %u%% of every %u ms, %llu windows, %.1f s traced of %.1f s, "
-			"%llu calls cut at a window's end; counts are of the calls seen (rates: divide by the time "
-			"traced); no request binding or pool waits\n",
-			s->sample_pct, s->sample_period_ms, (unsigned long long)s->sample_windows,
-			s->sampled_ns / 1e9, s->duration_s, (unsigned long long)s->sample_cut);
+	if (summary_sampling_words(s, words, sizeof(words)) > 0)
+		fprintf(out, "dblat: %s\n", words);
 	if (c->reader_raised)
 		fprintf(out, "dblat: the reader fell behind and ran at nice 0 for %.1f s (%llu time(s)): see --nice\n",
 			c->reader_raised_ns / 1e9, (unsigned long long)c->reader_raised);
@@ -226,7 +223,7 @@ void report_live(FILE *out, const struct summary *s, double interval_s, uint32_t
 
 	fprintf(out, "\n--- %.0f s: %u connections, %llu events, %llu dropped; per second over the last %.0f s%s ---\n",
 		s->duration_s, nconns, (unsigned long long)s->ctr.received,
-		(unsigned long long)s->ctr.dropped, interval_s, s->sample_pct ? " (sampled: calls seen)" : "");
+		(unsigned long long)s->ctr.dropped, interval_s, s->sample_pct ? " (in windows: calls seen)" : "");
 	header(out);
 	for (i = 0; v && i < n && shown < 20; i++) {
 		if (!v[i]->ival.count)

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <bpf/bpf.h>
 #include "dblat.h"
 #include "mono_clock.h"
@@ -13,13 +15,122 @@
 #define MS 1000000ull
 /* A gap shorter than this keeps the hooks: detaching and attaching would cost more. */
 #define DETACH_MIN_GAP_NS (100 * MS)
+/*
+ * While every call is traced, its cost is judged this often: a load that
+ * goes over the budget is in windows within a quarter of a second.
+ */
+#define FULL_JUDGE_NS (250 * MS)
+/* BPF run time is read over a part of each stretch: statistics cost every run two clock reads. */
+#define FULL_SLICE_NS (25 * MS)
+#define WINDOW_SLICE_NS (100 * MS)
 
-static void window_event(struct sampler *s, uint64_t start, uint64_t end)
+static uint64_t own_cpu_ns(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return 0;
+	return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ull +
+	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ull;
+}
+
+static void window_event(struct sampler *s, uint64_t start, uint64_t end, unsigned pct, uint32_t flags)
 {
 	struct window_event e;
 
-	window_event_make(&e, start, end, s->pct, SAMPLE_PERIOD_MS);
+	window_event_make(&e, start, end, pct, SAMPLE_PERIOD_MS);
+	e.w.flags = flags;
+	if (s->budget && s->budget->full_cost > 0)
+		e.w.full_cost_ppm = s->budget->full_cost >= 4000 ? 4000000000u : (uint32_t)(s->budget->full_cost * 1e6);
 	tracer_deliver(s->tr, &e, sizeof(e));
+}
+
+int sampler_can_measure(void)
+{
+	int fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+
+	if (fd < 0)
+		return -errno;
+	close(fd);
+	return 0;
+}
+
+/* BPF statistics on for a slice of traced time. */
+static void slice_begin(struct sampler *s, uint64_t len)
+{
+	if (s->stats_fd >= 0)
+		return;
+	s->slice_ns = 0;
+	s->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	if (s->stats_fd < 0)
+		return;
+	if (tracer_bpf_totals(s->tr, &s->bpf_at, &s->runs_at)) {
+		close(s->stats_fd);
+		s->stats_fd = -1;
+		return;
+	}
+	s->slice_start = mono_ns();
+	s->slice_end = s->slice_start + len;
+}
+
+static void slice_end(struct sampler *s)
+{
+	uint64_t ns, runs, now;
+
+	if (s->stats_fd < 0)
+		return;
+	now = mono_ns();
+	if (!tracer_bpf_totals(s->tr, &ns, &runs) && now > s->slice_start) {
+		s->slice_ns = now - s->slice_start;
+		s->slice_bpf = ns - s->bpf_at;
+		s->slice_runs = runs - s->runs_at;
+	}
+	close(s->stats_fd);
+	s->stats_fd = -1;
+	s->slice_end = 0;
+}
+
+static void stretch_begin(struct sampler *s, uint64_t slice)
+{
+	s->measuring = true;
+	slice_begin(s, slice);
+}
+
+/*
+ * The stretch traced last is over and its events read: the share to trace
+ * next. dblat's CPU since the last judgment is charged to the time traced
+ * since then: a reader behind at its niceness reads a stretch's events
+ * late, and nothing is lost between two judgments.
+ */
+static unsigned stretch_judge(struct sampler *s)
+{
+	struct budget_reading r;
+	uint64_t cpu = own_cpu_ns();
+	unsigned pct;
+
+	slice_end(s);
+	r.traced_ns = s->traced_ns;
+	r.user_ns = cpu - s->user_at;
+	r.slice_ns = s->slice_ns;
+	r.bpf_ns = s->slice_bpf;
+	r.hook_runs = s->slice_runs;
+	r.toll_ns = s->toll_ns;
+	s->measuring = false;
+	s->traced_ns = 0;
+	s->user_at = cpu;
+	pct = budget_next(s->budget, &r);
+	if (s->verbose)
+		fprintf(stderr, "dblat: budget: %.3f s traced, dblat %.1f ms CPU, BPF %.2f ms in %.0f ms (%llu runs, "
+			"toll %.0f ns each): every call would cost %.2f%% of the CPUs; tracing %u%%\n",
+			r.traced_ns / 1e9, r.user_ns / 1e6, r.bpf_ns / 1e6, r.slice_ns / 1e6,
+			(unsigned long long)r.hook_runs, r.toll_ns, s->budget->full_cost * 100, pct);
+	return pct;
+}
+
+static void set_share(struct sampler *s, unsigned pct)
+{
+	s->pct = pct;
+	s->win_ns = s->period_ns / 100 * pct;
 }
 
 /* Each period's window starts at a random point, so that a periodic load is not aliased. */
@@ -29,19 +140,6 @@ static void plan(struct sampler *s)
 
 	s->open_at = s->period_start + (slack ? (uint64_t)random() % slack : 0);
 	s->close_at = s->open_at + s->win_ns;
-}
-
-void sampler_start(struct sampler *s, struct tracer *tr, unsigned pct, uint64_t now)
-{
-	memset(s, 0, sizeof(*s));
-	s->tr = tr;
-	s->pct = pct;
-	s->period_ns = SAMPLE_PERIOD_MS * MS;
-	s->win_ns = s->period_ns / 100 * pct;
-	s->period_start = now;
-	srandom((unsigned)now ^ (unsigned)getpid());
-	plan(s);
-	window_event(s, 0, 0);
 }
 
 /* Keys of a map keyed by tgid << 32 | fd, read before any is changed (a hash map's walk restarts after a delete). */
@@ -150,31 +248,78 @@ static void sweep(struct sampler *s, uint64_t now)
 	free(ikeys);
 }
 
+/* The hooks come back (if they were away) and a marker says from when, and in which mode. */
+static uint64_t hooks_back(struct sampler *s, unsigned pct, bool marker)
+{
+	uint64_t now;
+
+	if (!s->detached) {
+		now = mono_ns();
+		if (marker)
+			window_event(s, now, 0, pct, 0);
+		return now;
+	}
+	/* All that came before is handed on first: the marker below is in order. */
+	tracer_drain(s->tr);
+	now = mono_ns();
+	sweep(s, now);
+	window_event(s, now, 0, pct, DBLAT_WIN_REOPENED);
+	tracer_data_hooks(s->tr, true);
+	s->detached = false;
+	return now;
+}
+
+/* Budget: every call traced from now (BPF's gate lets paused connections back at their next request). */
+static void go_full(struct sampler *s)
+{
+	uint64_t now = hooks_back(s, 100, true);
+
+	tracer_windows(s->tr, false);
+	tracer_sample_window(s->tr, true);
+	s->detach_by = 0;
+	s->pct = 100;
+	s->opened = now;
+	s->period_start = now;
+	stretch_begin(s, FULL_SLICE_NS);
+}
+
+/* Budget: the next window's share, judged by the stretch just traced. False: every call from now. */
+static bool rejudge(struct sampler *s)
+{
+	unsigned pct = stretch_judge(s);
+
+	if (pct == 100) {
+		go_full(s);
+		return false;
+	}
+	if (pct != s->pct) {
+		set_share(s, pct);
+		plan(s);
+	}
+	return true;
+}
+
 static void open_window(struct sampler *s)
 {
-	if (s->detached) {
-		uint64_t now;
-
-		/* All that came before is handed on first: the marker below is in order. */
-		tracer_drain(s->tr);
-		now = mono_ns();
-		sweep(s, now);
-		window_event(s, now, 0);
-		tracer_data_hooks(s->tr, true);
-		s->detached = false;
-	}
+	if (s->budget && s->measuring && !rejudge(s))
+		return;
+	hooks_back(s, s->pct, false);
 	s->detach_by = 0;
 	tracer_sample_window(s->tr, true);
 	s->opened = mono_ns();
+	s->close_at = s->opened + s->win_ns;
+	if (s->budget)
+		stretch_begin(s, s->win_ns < WINDOW_SLICE_NS ? s->win_ns : WINDOW_SLICE_NS);
 }
 
-static void close_window(struct sampler *s, uint64_t now)
+/* A window, or a stretch of every call (pct 100), ends: plan the next window. */
+static void close_window(struct sampler *s, uint64_t now, unsigned pct)
 {
 	uint64_t end;
 
 	tracer_sample_window(s->tr, false);
 	end = mono_ns();
-	window_event(s, s->opened, end);
+	window_event(s, s->opened, end, pct, 0);
 	s->opened = 0;
 	do
 		s->period_start += s->period_ns;
@@ -184,22 +329,88 @@ static void close_window(struct sampler *s, uint64_t now)
 	s->detach_by = s->open_at > end + DETACH_MIN_GAP_NS ? end + (s->open_at - end) / 2 : 0;
 }
 
+/* Budget: a stretch of every call is over. */
+static void full_period_over(struct sampler *s, uint64_t now)
+{
+	unsigned pct;
+
+	s->traced_ns += now - s->period_start;
+	pct = stretch_judge(s);
+	if (pct == 100) {
+		s->period_start = now;
+		stretch_begin(s, FULL_SLICE_NS);
+		return;
+	}
+	/* Over the budget: windows from the next period on. */
+	tracer_windows(s->tr, true);
+	set_share(s, pct);
+	s->period_start = now - s->period_ns;
+	close_window(s, now, 100);
+}
+
+void sampler_start(struct sampler *s, struct tracer *tr, unsigned pct, struct budget *budget, double toll_ns,
+		   uint64_t now)
+{
+	struct window_event e;
+
+	memset(s, 0, sizeof(*s));
+	s->tr = tr;
+	s->budget = budget;
+	s->toll_ns = toll_ns;
+	s->stats_fd = -1;
+	s->period_ns = SAMPLE_PERIOD_MS * MS;
+	s->period_start = now;
+	srandom((unsigned)now ^ (unsigned)getpid());
+	if (budget) {
+		window_event_budget(&e, (uint32_t)(budget->limit * 100 + 0.5), SAMPLE_PERIOD_MS);
+		tracer_deliver(tr, &e, sizeof(e));
+		tracer_windows(tr, false);
+		tracer_sample_window(tr, true);
+		s->pct = 100;
+		s->opened = now;
+		s->user_at = own_cpu_ns();
+		stretch_begin(s, FULL_SLICE_NS);
+		return;
+	}
+	/* Windows from the start, none open yet (set before the hooks went on: tracer_opts). */
+	set_share(s, pct);
+	plan(s);
+	window_event(s, 0, 0, pct, 0);
+}
+
 int sampler_tick(struct sampler *s, uint64_t now, int max_ms)
 {
 	uint64_t due;
 
-	if (!s->opened && now >= s->open_at)
-		open_window(s);
-	if (s->opened && now >= s->close_at)
-		close_window(s, now);
-	if (s->detach_by && !s->opened && (now >= s->detach_by || !calls_open(s))) {
-		tracer_data_hooks(s->tr, false);
-		s->detached = true;
-		s->detach_by = 0;
+	if (s->slice_end && now >= s->slice_end)
+		slice_end(s);
+	if (s->pct == 100) {
+		if (now >= s->period_start + FULL_JUDGE_NS)
+			full_period_over(s, now);
+	} else {
+		if (!s->opened && now >= s->open_at)
+			open_window(s);
+		if (s->pct < 100 && s->opened && now >= s->close_at) {
+			s->traced_ns += mono_ns() - s->opened;
+			close_window(s, now, s->pct);
+		}
+		if (s->detach_by && !s->opened && (now >= s->detach_by || !calls_open(s))) {
+			tracer_data_hooks(s->tr, false);
+			s->detached = true;
+			s->detach_by = 0;
+			/* The window's events are read: what it cost sets the next one. */
+			if (s->budget && s->measuring)
+				rejudge(s);
+		}
 	}
 	if (s->detach_by)
 		return max_ms;
-	due = s->opened ? s->close_at : s->open_at;
+	if (s->pct == 100)
+		due = s->period_start + FULL_JUDGE_NS;
+	else
+		due = s->opened ? s->close_at : s->open_at;
+	if (s->slice_end && s->slice_end < due)
+		due = s->slice_end;
 	now = mono_ns();
 	if (due <= now)
 		return 0;
@@ -208,9 +419,15 @@ int sampler_tick(struct sampler *s, uint64_t now, int max_ms)
 
 void sampler_stop(struct sampler *s, uint64_t now)
 {
+	slice_end(s);
+	/* A stretch of every call goes on to the end: the consumer ends it with the run (this says the last estimate). */
+	if (s->pct == 100) {
+		window_event(s, now, 0, 100, 0);
+		return;
+	}
 	if (!s->opened)
 		return;
 	tracer_sample_window(s->tr, false);
-	window_event(s, s->opened, now);
+	window_event(s, s->opened, now, s->pct, 0);
 	s->opened = 0;
 }

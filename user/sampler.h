@@ -1,38 +1,56 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
 /*
- * --sample: tracing windows on a schedule. A window takes PERCENT of each
- * period, at a random point of it. When one closes, connections leave as
- * their calls end (include/sample_gate.h); once all have (or half the gap
- * to the next window has passed) the data hooks are detached, so between
- * windows the traced load pays nothing. Before the next window the
- * connections that closed meanwhile are swept away.
+ * Tracing windows on a schedule: --sample's fixed share, or the share a CPU
+ * budget sets (user/budget.h). A window takes a share of each period, at a
+ * random point of it. When one closes, connections leave as their calls end
+ * (include/sample_gate.h); once all have (or half the gap to the next
+ * window has passed) the data hooks are detached, so between windows the
+ * traced load pays nothing. Before the next window the connections that
+ * closed meanwhile are swept away. Under a budget the run starts with every
+ * call traced, goes to windows while that costs more than the budget, and
+ * comes back when it fits.
  */
 #ifndef DBLAT_SAMPLER_H
 #define DBLAT_SAMPLER_H
 
 #include <stdbool.h>
 #include <stdint.h>
+#include "budget.h"
 
 struct tracer;
 
 struct sampler {
 	struct tracer *tr;
-	unsigned pct;
+	struct budget *budget;		/* NULL: --sample's fixed share */
+	unsigned pct;			/* share of each period in a window; 100: every call traced */
 	uint64_t period_ns, win_ns;
 	uint64_t period_start;		/* the current period began */
 	uint64_t open_at, close_at;
-	uint64_t opened;		/* the open window's start; 0: none open */
+	uint64_t opened;		/* the open window's (or stretch of every call's) start; 0: none open */
 	uint64_t detach_by;		/* after a window: detach the hooks then at the latest; 0: done */
 	bool detached;
+	/* Budget: what the stretch traced last cost. */
+	bool measuring;			/* a stretch's cost is being read */
+	uint64_t user_at;		/* dblat's CPU time when it began */
+	uint64_t traced_ns;		/* its length, once it ended */
+	int stats_fd;			/* BPF statistics on while >= 0 */
+	uint64_t slice_end;		/* ... until then */
+	uint64_t slice_start, bpf_at, runs_at;
+	uint64_t slice_ns, slice_bpf, slice_runs;	/* the last slice read */
+	double toll_ns;
+	bool verbose;			/* say each judgment on stderr */
 };
 
 #define SAMPLE_PERIOD_MS 1000
 
-/* Declares the sampled run to the consumer, before any other event. */
-void sampler_start(struct sampler *s, struct tracer *tr, unsigned pct, uint64_t now);
+/* Declares the run to the consumer, before any other event. budget NULL: a fixed share of pct. */
+void sampler_start(struct sampler *s, struct tracer *tr, unsigned pct, struct budget *budget, double toll_ns,
+		   uint64_t now);
 /* Opens, closes, detaches what is due; returns ms until the next change (at most max_ms). */
 int sampler_tick(struct sampler *s, uint64_t now, int max_ms);
 /* The run ends: the open window, if any, closes now (the hooks stay for the final drain). */
 void sampler_stop(struct sampler *s, uint64_t now);
+/* Can BPF run time be read here (BPF statistics)? 0 or -errno. */
+int sampler_can_measure(void);
 
 #endif

@@ -415,7 +415,40 @@ int pool_method(const struct pool_stats *p)
 
 double summary_traced_s(const struct summary *s)
 {
-	if (!s->sample_pct)
+	double t;
+
+	if (!s->sample_pct && !s->budget_pct)
 		return s->duration_s;
-	return s->sampled_ns / 1e9;
+	t = (s->sampled_ns + s->full_ns) / 1e9;
+	/* A stretch of every call still going on: it runs to the summary's time. */
+	if (s->full_since && s->start_ns + s->duration_s * 1e9 > s->full_since)
+		t += (s->start_ns + s->duration_s * 1e9 - s->full_since) / 1e9;
+	return t;
+}
+
+int summary_sampling_words(const struct summary *s, char *buf, size_t size)
+{
+	const char *seen = "counts are of the calls seen (rates: divide by the time traced)";
+	double over;
+
+	if (!s->sample_pct && !s->budget_pct)
+		return 0;
+	if (!s->budget_pct)
+		return snprintf(buf, size, "sampled: windows of %u%% of every %u ms, %llu windows, %.1f s traced of %.1f s, "
+				"%llu calls cut at a window's end; %s; no request binding or pool waits",
+				s->sample_pct, s->sample_period_ms, (unsigned long long)s->sample_windows,
+				summary_traced_s(s), s->duration_s, (unsigned long long)s->sample_cut, seen);
+	if (!s->budget_over_at)
+		return snprintf(buf, size, "within its CPU budget (%u%% of the host's CPUs): every call traced, "
+				"at an estimated %.2f%%", s->budget_pct, s->full_cost * 100);
+	over = s->budget_over_at > s->start_ns ? (s->budget_over_at - s->start_ns) / 1e9 : 0;
+	return snprintf(buf, size, "over its CPU budget (%u%% of the host's CPUs) from %.1f s: tracing every call "
+			"was estimated at up to %.1f%%, so connections were traced in windows of %u to %u%% of every "
+			"%u ms (%llu windows) and every call for %.1f s: %.1f s traced of %.1f s, %llu calls cut at a "
+			"window's end; %s; request binding and pool waits only while every call was traced "
+			"(--full traces every call)",
+			s->budget_pct, over, s->full_cost_peak * 100, s->sample_pct, s->sample_pct_max,
+			s->sample_period_ms, (unsigned long long)s->sample_windows,
+			summary_traced_s(s) - s->sampled_ns / 1e9, summary_traced_s(s), s->duration_s,
+			(unsigned long long)s->sample_cut, seen);
 }

@@ -170,12 +170,19 @@ struct summary {
 	struct backend_label *labels;
 	uint32_t nlabels;
 	struct server_waits locks;	/* --server-stages (locks.c) */
-	/* --sample: connections were traced in windows (include/sample_gate.h) */
-	uint32_t sample_pct;		/* 0: every call was traced */
+	/* --sample, or a budget: connections were traced in windows (include/sample_gate.h) */
+	uint32_t sample_pct;		/* the share (a budget's smallest); 0: every call was traced */
+	uint32_t sample_pct_max;	/* a budget's largest share */
 	uint32_t sample_period_ms;
 	uint64_t sample_windows;	/* windows closed */
 	uint64_t sampled_ns;		/* their length, summed */
 	uint64_t sample_cut;		/* calls cut: open when the hooks were detached after a window */
+	uint32_t budget_pct;		/* the CPU budget (% of the host's CPUs); 0: none */
+	uint64_t full_ns;		/* under it, time every call was traced (stretches ended) */
+	uint64_t full_since;		/* ... and the stretch going on began; 0: none */
+	uint64_t budget_over_at;	/* the first time it was over the budget; 0: never */
+	double full_cost;		/* what tracing every call was last estimated to cost (share of the CPUs) */
+	double full_cost_peak;		/* ... at most */
 };
 
 #define ROUTE_STATUS_MAX 16
@@ -264,7 +271,10 @@ const char *auth_method_name(int m);
 const char *stage_name(int st);
 
 /* Seconds over which rates are counted: those traced (all of them unless sampling). */
+/* Time traced: all of the run, or its windows and stretches of every call. */
 double summary_traced_s(const struct summary *s);
+/* A sentence on how the run was traced (windows, a budget), for the reports; 0: every call, nothing to say. */
+int summary_sampling_words(const struct summary *s, char *buf, size_t size);
 
 struct summary *summary_new(void);
 void summary_free(struct summary *s);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
-/* EV_WINDOW records, which user space makes (--sample: user/sampler.c). */
+/* EV_WINDOW records, which user space makes (--sample or a CPU budget: user/sampler.c). */
 #ifndef DBLAT_WINDOW_EVENT_H
 #define DBLAT_WINDOW_EVENT_H
 
@@ -14,5 +14,7 @@ struct window_event {
 /* See struct dblat_window for what start and end say. */
 void window_event_make(struct window_event *e, uint64_t start, uint64_t end, uint32_t percent,
 		       uint32_t period_ms);
+/* The declaration of a run under a CPU budget of budget_pct. */
+void window_event_budget(struct window_event *e, uint32_t budget_pct, uint32_t period_ms);
 
 #endif

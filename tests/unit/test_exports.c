@@ -742,8 +742,8 @@ TEST(report_sampling)
 	close(fd);
 	CHECK_EQ_INT(report_json(path, s), 0);
 	txt = slurp(path);
-	CHECK(txt && strstr(txt, "\"sampling\":{\"percent\":10,\"period_ms\":1000,\"windows\":3,\"traced_s\":0.300,"
-			   "\"cut_calls\":7}") != NULL);
+	CHECK(txt && strstr(txt, "\"sampling\":{\"percent\":10,\"percent_max\":0,\"period_ms\":1000,\"windows\":3,"
+			   "\"traced_s\":0.300,\"cut_calls\":7,\"budget_pct\":0,\"over_budget\":false,") != NULL);
 	free(txt);
 	unlink(path);
 	txt = render(text_fn, s, 100);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include "check.h"
 #include "collector.h"
+#include "conn.h"
 #include "events.h"
 #include "summary.h"
 #include "sample_gate.h"
@@ -126,6 +127,8 @@ static void window(struct collector *c, uint64_t start, uint64_t end)
 	struct window_event e;
 
 	window_event_make(&e, start, end, 10, 1000);
+	if (start && !end)
+		e.w.flags = DBLAT_WIN_REOPENED;
 	CHECK_EQ_INT(collector_handle(c, &e, sizeof(e)), 0);
 }
 
@@ -263,6 +266,86 @@ TEST(sample_reopened_window_forgets_cut_calls)
 		CHECK_EQ_INT(s->stmts[0]->lat.max, 40 * US);
 	}
 	CHECK_EQ_INT(s->ctr.unmatched, 0);
+	collector_free(c);
+	summary_free(s);
+}
+
+static void budget_mark(struct collector *c, uint64_t start, uint64_t end, uint32_t pct, uint32_t flags,
+			double cost)
+{
+	struct window_event e;
+
+	if (!start && !end)
+		window_event_budget(&e, 2, 1000);
+	else
+		window_event_make(&e, start, end, pct, 1000);
+	e.w.flags = flags;
+	e.w.full_cost_ppm = (uint32_t)(cost * 1e6);
+	CHECK_EQ_INT(collector_handle(c, &e, sizeof(e)), 0);
+}
+
+/* A client call at t taking 40 us; first: the first buffers after the hooks were away (framed afresh). */
+static void client_call(struct collector *c, uint64_t t, bool first)
+{
+	data(c, 1, DBLAT_ROLE_CLIENT, DBLAT_DIR_SEND, t, first, q_select, sizeof(q_select));
+	data(c, 1, DBLAT_ROLE_CLIENT, DBLAT_DIR_RECV, t + 40 * US, first, a_select, sizeof(a_select));
+}
+
+/*
+ * A budget: every call traced for 0.5 s, then over it, a window of 150 ms,
+ * then every call again from 2.3 s (after the hooks were away).
+ */
+TEST(sample_budget_stretches_of_every_call_and_windows)
+{
+	struct summary *s = summary_new();
+	struct collector *c = s ? collector_new(s, NULL, NULL) : NULL;
+	uint64_t t0 = 1000000 * US;
+	char words[1024];
+
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	s->start_ns = t0;
+	budget_mark(c, 0, 0, 100, 0, 0);
+	CHECK_EQ_INT(s->budget_pct, 2);
+	CHECK_EQ_INT(s->sample_pct, 0);
+	s->duration_s = 0.25;
+	/* Nothing over it yet: the whole run so far is traced. */
+	CHECK(summary_traced_s(s) > 0.2499 && summary_traced_s(s) < 0.2501);
+	CHECK(summary_sampling_words(s, words, sizeof(words)) > 0 &&
+	      strstr(words, "within its CPU budget (2% of the host's CPUs): every call traced"));
+	conn(c, 1, DBLAT_ROLE_CLIENT);
+	data(c, 1, DBLAT_ROLE_CLIENT, DBLAT_DIR_SEND, t0 + 100 * US, true, q_select, sizeof(q_select));
+	data(c, 1, DBLAT_ROLE_CLIENT, DBLAT_DIR_RECV, t0 + 140 * US, true, a_select, sizeof(a_select));
+	budget_mark(c, t0, t0 + 500000 * US, 100, 0, 0.12);
+	CHECK(c->windows_now);
+	CHECK_EQ_INT(s->full_ns, 500000 * US);
+	CHECK_EQ_INT(s->budget_over_at, t0 + 500000 * US);
+	client_call(c, t0 + 1100000 * US, false);
+	budget_mark(c, t0 + 1000000 * US, t0 + 1150000 * US, 15, 0, 0.13);
+	CHECK_EQ_INT(s->sample_pct, 15);
+	CHECK_EQ_INT(s->sample_windows, 1);
+	/* The hooks went away with a request unanswered; every call from 2.3 s. */
+	data(c, 1, DBLAT_ROLE_CLIENT, DBLAT_DIR_SEND, t0 + 1149000 * US, false, q_select, sizeof(q_select));
+	budget_mark(c, t0 + 2300000 * US, 0, 100, DBLAT_WIN_REOPENED, 0.01);
+	CHECK(!c->windows_now);
+	CHECK_EQ_INT(s->sample_cut, 1);
+	client_call(c, t0 + 2400000 * US, true);
+	collector_finish(c, t0 + 3000000 * US);
+	s->duration_s = 3;
+	/* 0.5 s, 0.15 s, and 0.7 s from 2.3 s to the end. */
+	CHECK(summary_traced_s(s) > 1.3499 && summary_traced_s(s) < 1.3501);
+	CHECK(s->full_cost_peak > 0.1299 && s->full_cost_peak < 0.1301);
+	CHECK(s->full_cost > 0.0099 && s->full_cost < 0.0101);
+	CHECK_EQ_INT(s->nstmts, 1);
+	if (s->nstmts == 1) {
+		CHECK_EQ_INT(s->stmts[0]->calls, 3);
+		CHECK_EQ_INT(s->stmts[0]->lat.max, 40 * US);
+	}
+	CHECK(summary_sampling_words(s, words, sizeof(words)) > 0 &&
+	      strstr(words, "over its CPU budget (2% of the host's CPUs) from 0.5 s: tracing every call was "
+			    "estimated at up to 13.0%, so connections were traced in windows of 15 to 15% of every "
+			    "1000 ms (1 windows) and every call for 1.2 s: 1.4 s traced of 3.0 s, 1 calls cut"));
 	collector_free(c);
 	summary_free(s);
 }

@@ -1,0 +1,105 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/* The CPU budget: what tracing every call is judged to cost, and the share traced for it. */
+#include <math.h>
+#include "budget.h"
+#include "check.h"
+
+#define MS 1000000ull
+
+/*
+ * A stretch traced for traced_ms in which dblat used user_ms of CPU and its
+ * programs bpf_ms in a 100 ms slice of it, with runs hook runs at 100 ns of toll each.
+ */
+static struct budget_reading reading(uint64_t traced_ms, double user_ms, double bpf_ms, uint64_t runs)
+{
+	struct budget_reading r = {
+		.traced_ns = traced_ms * MS,
+		.user_ns = (uint64_t)(user_ms * MS),
+		.slice_ns = 100 * MS,
+		.bpf_ns = (uint64_t)(bpf_ms * MS),
+		.hook_runs = runs,
+		.toll_ns = 100,
+	};
+
+	return r;
+}
+
+static int near(double a, double b)
+{
+	return fabs(a - b) < 1e-9;
+}
+
+TEST(budget_keeps_every_call_while_it_fits)
+{
+	struct budget b;
+	struct budget_reading r = reading(250, 5, 1, 10000);
+
+	budget_init(&b, 2, 2);
+	/* (5/250 + (1 + 1) / 100) / 2 CPUs = 2% of the host: at the limit, not over it. */
+	CHECK_EQ_INT(budget_next(&b, &r), 100);
+	CHECK(near(b.full_cost, 0.02));
+	CHECK_EQ_INT(budget_next(&b, &r), 100);
+}
+
+TEST(budget_windows_sized_to_fit_once_over)
+{
+	struct budget b;
+	/* dblat 16% of a core, BPF 15% and the toll 3%: 17% of two CPUs. */
+	struct budget_reading r = reading(250, 40, 15, 30000);
+
+	budget_init(&b, 2, 2);
+	CHECK_EQ_INT(budget_next(&b, &r), 11);
+	CHECK(near(b.full_cost, 0.17));
+	/* The toll counts: without it the same stretch costs 15.5%. */
+	budget_init(&b, 2, 2);
+	r.toll_ns = 0;
+	CHECK_EQ_INT(budget_next(&b, &r), 12);
+}
+
+TEST(budget_rises_at_once_and_falls_by_halves)
+{
+	struct budget b;
+	struct budget_reading hi = reading(100, 0, 10, 0), lo = reading(100, 0, 2, 0);
+
+	budget_init(&b, 2, 1);
+	CHECK_EQ_INT(budget_next(&b, &hi), 20);
+	/* One quiet window: the estimate halves its way down, the share follows. */
+	CHECK_EQ_INT(budget_next(&b, &lo), 33);
+	CHECK(near(b.full_cost, 0.06));
+	CHECK(near(b.peak_cost, 0.10));
+	CHECK_EQ_INT(budget_next(&b, &hi), 20);
+}
+
+TEST(budget_back_to_every_call_only_well_under)
+{
+	struct budget b;
+	struct budget_reading over = reading(100, 0, 4, 0), under = reading(100, 0, 1.6, 0),
+			      quiet = reading(100, 0, 0.2, 0);
+
+	budget_init(&b, 2, 1);
+	CHECK_EQ_INT(budget_next(&b, &over), 50);
+	/* 2.8%, then 2.2%, 1.9%: under the limit is not enough (windows as large as may be). */
+	CHECK_EQ_INT(budget_next(&b, &under), 71);
+	CHECK_EQ_INT(budget_next(&b, &under), 90);
+	CHECK_EQ_INT(budget_next(&b, &under), 90);
+	/* Under 70% of it: every call again. */
+	CHECK_EQ_INT(budget_next(&b, &quiet), 100);
+	CHECK(b.full_cost < 0.014);
+}
+
+TEST(budget_keeps_its_share_without_a_reading)
+{
+	struct budget b;
+	struct budget_reading over = reading(100, 0, 10, 0), none = reading(100, 50, 0, 0);
+
+	budget_init(&b, 2, 1);
+	CHECK_EQ_INT(budget_next(&b, &over), 20);
+	none.slice_ns = 0;
+	CHECK_EQ_INT(budget_next(&b, &none), 20);
+	none.slice_ns = 100 * MS;
+	none.traced_ns = 0;
+	CHECK_EQ_INT(budget_next(&b, &none), 20);
+	/* A load far over it: the smallest window, not none. */
+	CHECK_EQ_INT(budget_next(&b, &(struct budget_reading){ .traced_ns = MS, .user_ns = 10 * MS,
+							   .slice_ns = MS, .bpf_ns = MS }), 1);
+}

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+#include <math.h>
+#include "budget.h"
+
+void budget_init(struct budget *b, unsigned limit_pct, unsigned ncpus)
+{
+	b->limit = limit_pct / 100.0;
+	b->ncpus = ncpus ? ncpus : 1;
+	b->full_cost = -1;
+	b->peak_cost = 0;
+	b->pct = 100;
+	b->over = 0;
+}
+
+/* Share of the host's CPUs that tracing every call would take, judged by one stretch. */
+static double stretch_cost(const struct budget *b, const struct budget_reading *r)
+{
+	double user = (double)r->user_ns / r->traced_ns;
+	double bpf = (r->bpf_ns + r->hook_runs * r->toll_ns) / r->slice_ns;
+
+	return (user + bpf) / b->ncpus;
+}
+
+unsigned budget_next(struct budget *b, const struct budget_reading *r)
+{
+	double cost, want;
+
+	/* Nothing to judge by: keep the share. */
+	if (!r->traced_ns || !r->slice_ns)
+		return b->pct;
+	cost = stretch_cost(b, r);
+	/* Up at once, down by halves: a load that grows is caught, one quiet stretch does not undo it. */
+	b->full_cost = cost > b->full_cost ? cost : (b->full_cost + cost) / 2;
+	if (b->full_cost > b->peak_cost)
+		b->peak_cost = b->full_cost;
+	if (b->pct == 100) {
+		b->over = b->full_cost > b->limit ? b->over + 1 : 0;
+		if (b->over < BUDGET_OVER_PERIODS)
+			return 100;
+	} else if (b->full_cost < b->limit * BUDGET_BACK) {
+		b->over = 0;
+		return b->pct = 100;
+	}
+	want = floor(b->limit / b->full_cost * 100);
+	b->pct = want < 1 ? 1 : want > BUDGET_MAX_PCT ? BUDGET_MAX_PCT : (unsigned)want;
+	return b->pct;
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
+/*
+ * A CPU budget: dblat's own cost (its process, its BPF programs, and the
+ * toll each hook run takes from the syscall it rides on) kept under a share
+ * of the host's CPUs. After each traced stretch the cost of tracing every
+ * call is estimated from what the stretch cost; while that is over the
+ * budget, connections are traced in windows of budget / cost of each
+ * period (user/sampler.c), and every call again once it is well under.
+ * At a host's limit this is what keeps the load's throughput; below it,
+ * nothing changes. Pure: the unit tests drive it with readings.
+ */
+#ifndef DBLAT_BUDGET_H
+#define DBLAT_BUDGET_H
+
+#include <stdint.h>
+
+/* Judgments in a row over the budget before windows begin. */
+#define BUDGET_OVER_PERIODS 1
+/* Every call again once its estimated cost is under this share of the budget. */
+#define BUDGET_BACK 0.7
+/* The largest window under a budget: a gap of a tenth of the period lets the hooks go. */
+#define BUDGET_MAX_PCT 90
+
+struct budget {
+	double limit;		/* share of the host's CPUs, 0..1 */
+	unsigned ncpus;
+	double full_cost;	/* estimated share tracing every call costs (smoothed); < 0: not known yet */
+	double peak_cost;	/* the highest estimate so far */
+	unsigned pct;		/* share of each period traced: 100 every call */
+	unsigned over;		/* periods in a row over the limit while every call was traced */
+};
+
+/* What one traced stretch cost. */
+struct budget_reading {
+	uint64_t traced_ns;	/* its length (windows, or a period traced whole) */
+	uint64_t user_ns;	/* dblat's CPU time over it and until its events were read */
+	uint64_t slice_ns;	/* a part of it over which BPF run time was read (0: none) */
+	uint64_t bpf_ns;	/* run time of dblat's programs in the slice */
+	uint64_t hook_runs;	/* their runs in the slice */
+	double toll_ns;		/* what a hook run costs its syscall beyond the program's run time */
+};
+
+void budget_init(struct budget *b, unsigned limit_pct, unsigned ncpus);
+/* Share of each coming period to trace, 1..BUDGET_MAX_PCT or 100 (every call). */
+unsigned budget_next(struct budget *b, const struct budget_reading *r);
+
+#endif
