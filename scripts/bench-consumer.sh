@@ -85,7 +85,7 @@ if [ -z "$RECORDING" ]; then
 	RECORDING="$BENCH_TMP/run.dblat"
 	blog "recording pgbench -S until about $MIN_EVENTS events$([ -z "$SECS" ] || echo " or $SECS s") (alternating unix+prepared and tcp+simple chunks)"
 	tracer_start dblat-record '^dblat: attached' "$BENCH_TMP/record.err" 120 \
-		"$DBLAT" record -o "$RECORDING" -p "$PG_PID" -c pgbench --json "$BENCH_TMP/live.json" ||
+		"$DBLAT" record --full -o "$RECORDING" -p "$PG_PID" -c pgbench --json "$BENCH_TMP/live.json" ||
 		bdie "dblat record did not attach"
 	sleep 1
 	REC_PID=$TRACER_PID

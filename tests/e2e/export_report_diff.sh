@@ -33,7 +33,7 @@ record_run() {
 	DBLAT_LOG="$TEST_TMP/record-$name.err"
 	DBLAT_OUT="$TEST_TMP/record-$name.out"
 	DBLAT_JSON="$O/$name-live.json"
-	env --default-signal=INT,TERM,QUIT "$DBLAT" record -o "$O/$name.dblat" --json "$DBLAT_JSON" \
+	env --default-signal=INT,TERM,QUIT "$DBLAT" record --full -o "$O/$name.dblat" --json "$DBLAT_JSON" \
 		--folded "$O/$name-live.folded" --prom "$O/$name-live.prom" \
 		-p "$PG_PID" -c "$PGB_COMM" >"$DBLAT_OUT" 2>"$DBLAT_LOG" </dev/null &
 	DBLAT_PID=$!

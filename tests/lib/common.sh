@@ -13,7 +13,10 @@
 #   dblat_start OUTJSON [args...]
 #       ./dblat --json OUTJSON args in the background; waits for
 #       "dblat: attached" (DBLAT_ATTACH_TIMEOUT, 30 s). Sets DBLAT_PID,
-#       DBLAT_LOG (stderr), DBLAT_OUT (stdout), DBLAT_JSON.
+#       DBLAT_LOG (stderr), DBLAT_OUT (stdout), DBLAT_JSON. Tests compare
+#       dblat's counts with their clients' own, so it traces every call
+#       (--full) unless args say how (--budget, --sample, --full) or
+#       DBLAT_AS_IS=1 asks for what a user gets with no option.
 #   dblat_stop [SIG]        SIGINT (or SIG), wait, require exit 0 and valid JSON
 #   dblat_wait [SECS]       wait for dblat to end by itself (-d), same checks
 #   skip MSG / fail MSG / pass
@@ -412,6 +415,10 @@ dblat_start() {
 	DBLAT_OUT="$TEST_TMP/dblat.$_DBLAT_N.out"
 	DBLAT_JSON=$json
 	rm -f "$json"
+	case " $* " in
+	*" --budget "* | *" --sample "* | *" --full "*) ;;
+	*) [ "${DBLAT_AS_IS:-0}" = 1 ] || set -- --full "$@" ;;
+	esac
 	echo "+ dblat --json $json $*" >"$TEST_TMP/dblat.$_DBLAT_N.cmd"
 	# Background jobs of a non-interactive shell ignore SIGINT: undo that,
 	# so dblat sees the same signals as it would under a terminal.
