@@ -445,8 +445,8 @@ int summary_sampling_words(const struct summary *s, char *buf, size_t size)
 	return snprintf(buf, size, "over its CPU budget (%u%% of the host's CPUs) from %.1f s: tracing every call "
 			"was estimated at up to %.1f%%, so connections were traced in windows of %u to %u%% of every "
 			"%u ms (%llu windows) and every call for %.1f s: %.1f s traced of %.1f s, %llu calls cut at a "
-			"window's end; %s; request binding and pool waits only while every call was traced "
-			"(--full traces every call)",
+			"window's end; %s; request binding and pool waits need every call: read them from a run "
+			"within the budget or with --full",
 			s->budget_pct, over, s->full_cost_peak * 100, s->sample_pct, s->sample_pct_max,
 			s->sample_period_ms, (unsigned long long)s->sample_windows,
 			summary_traced_s(s) - s->sampled_ns / 1e9, summary_traced_s(s), s->duration_s,
