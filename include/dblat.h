@@ -46,6 +46,8 @@ enum dblat_ev_kind {
  *     every call (percent 100, under a budget).
  */
 #define DBLAT_WIN_REOPENED (1u << 0)
+/* Budget: every call was kept traced over it, for what needs every call (HTTP requests bound). */
+#define DBLAT_WIN_HELD (1u << 1)
 
 struct dblat_window {
 	__u64 start_ns, end_ns;

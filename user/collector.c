@@ -97,6 +97,18 @@ uint32_t collector_nconns(const struct collector *c)
 	return c->nconns;
 }
 
+bool collector_serves_http(const struct collector *c)
+{
+	const struct conn *k;
+	uint32_t i;
+
+	for (i = 0; i < CONN_HASH; i++)
+		for (k = c->hash[i]; k; k = k->next)
+			if (k->role == DBLAT_ROLE_HTTP && !k->dead)
+				return true;
+	return false;
+}
+
 static struct conn *conn_find(struct collector *c, uint64_t id)
 {
 	struct conn *k;
@@ -717,6 +729,8 @@ static void on_window(struct collector *c, const struct dblat_window *w)
 		s->sample_pct = s->sample_pct_max = w->percent;
 		windows_begin(c);
 	} else if (!w->end_ns) {
+		if (w->flags & DBLAT_WIN_HELD)
+			s->budget_held = true;
 		if (w->flags & DBLAT_WIN_REOPENED)
 			conns_cut(c, w->start_ns, false);
 		if (w->percent == 100) {

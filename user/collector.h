@@ -27,5 +27,7 @@ void collector_finish(struct collector *c, uint64_t ts);
 
 /* Connections currently tracked. */
 uint32_t collector_nconns(const struct collector *c);
+/* Is a traced process serving HTTP now (its requests are bound to their statements)? */
+bool collector_serves_http(const struct collector *c);
 
 #endif

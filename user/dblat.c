@@ -29,7 +29,7 @@
 /* Events arrive without wake-ups: short polls keep each batch of work small. */
 #define POLL_MS 20
 /* dblat's own CPU, as % of the host's, unless told otherwise (--budget, --full). */
-#define DEFAULT_BUDGET_PCT 2
+#define DEFAULT_BUDGET_PCT 1
 
 static struct env {
 	pid_t pids[MAX_TARGETS];
@@ -48,6 +48,7 @@ static struct env {
 	bool no_tls_probes;
 	unsigned sample_pct;	/* a fixed share traced in windows; 0: none */
 	unsigned budget_pct;	/* a CPU budget; 0: none */
+	bool budget_asked;	/* ... named by --budget, not the default */
 	bool full;		/* every call, whatever it costs */
 	enum { MODE_LIVE, MODE_RECORD, MODE_REPORT } mode;
 	const char *output;	/* record -o */
@@ -91,7 +92,8 @@ static const struct argp_option opts[] = {
 	  "calls seen; rates are per second traced. Request binding, pool waits and encrypted "
 	  "connections need every call: off", 0 },
 	{ "budget", OPT_BUDGET, "PERCENT", 0, "Keep dblat's own cost (its process, its BPF programs, the toll its "
-	  "hooks take from every syscall) under PERCENT of the host's CPUs (1..50, default 2). While "
+	  "hooks take from every syscall) under PERCENT of the host's CPUs (1..50; default 1, which gives way "
+	  "while a traced process serves HTTP: binding requests to statements needs every call). While "
 	  "tracing every call would cost more (a load of tiny queries at a host's limit), connections are "
 	  "traced in windows sized to fit, as with --sample; when it fits again, every call. The reports "
 	  "say when and how much", 0 },
@@ -173,6 +175,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *st)
 		break;
 	case OPT_BUDGET:
 		env.budget_pct = parse_long(arg, 1, 50, "budget percent (1..50)", st);
+		env.budget_asked = true;
 		break;
 	case OPT_FULL:
 		env.full = true;
@@ -250,6 +253,11 @@ static double syscall_ns(void)
 			best = t / 1e4;
 	}
 	return best;
+}
+
+static bool serves_http(void *col)
+{
+	return collector_serves_http(col);
 }
 
 static volatile sig_atomic_t exiting;
@@ -483,6 +491,11 @@ int main(int argc, char **argv)
 	if (windows) {
 		sampler_start(&run.smp, run.tr, env.sample_pct, env.budget_pct ? &run.budget : NULL, toll_ns, start);
 		run.smp.verbose = env.verbose;
+		/* The default budget gives way to request binding; one asked for does not. */
+		if (!env.budget_asked) {
+			run.smp.hold = serves_http;
+			run.smp.hold_ctx = run.col;
+		}
 	}
 
 	while (!exiting) {

@@ -336,6 +336,12 @@ static void full_period_over(struct sampler *s, uint64_t now)
 
 	s->traced_ns += now - s->period_start;
 	pct = stretch_judge(s);
+	if (pct != 100 && s->hold && s->hold(s->hold_ctx)) {
+		if (!s->held && s->verbose)
+			fprintf(stderr, "dblat: budget: over it, but every call stays traced: requests are bound to statements\n");
+		s->held = true;
+		s->budget->pct = pct = 100;
+	}
 	if (pct == 100) {
 		s->period_start = now;
 		stretch_begin(s, FULL_SLICE_NS);
@@ -422,7 +428,7 @@ void sampler_stop(struct sampler *s, uint64_t now)
 	slice_end(s);
 	/* A stretch of every call goes on to the end: the consumer ends it with the run (this says the last estimate). */
 	if (s->pct == 100) {
-		window_event(s, now, 0, 100, 0);
+		window_event(s, now, 0, 100, s->held ? DBLAT_WIN_HELD : 0);
 		return;
 	}
 	if (!s->opened)

@@ -39,6 +39,10 @@ struct sampler {
 	uint64_t slice_ns, slice_bpf, slice_runs;	/* the last slice read */
 	double toll_ns;
 	bool verbose;			/* say each judgment on stderr */
+	/* Budget: is there a reason to trace every call whatever it costs now? NULL: none. */
+	bool (*hold)(void *ctx);
+	void *hold_ctx;
+	bool held;			/* ... and there was, over the budget */
 };
 
 #define SAMPLE_PERIOD_MS 1000

@@ -438,6 +438,11 @@ int summary_sampling_words(const struct summary *s, char *buf, size_t size)
 				"%llu calls cut at a window's end; %s; no request binding or pool waits",
 				s->sample_pct, s->sample_period_ms, (unsigned long long)s->sample_windows,
 				summary_traced_s(s), s->duration_s, (unsigned long long)s->sample_cut, seen);
+	if (!s->budget_over_at && s->budget_held)
+		return snprintf(buf, size, "every call traced, at an estimated %.2f%% of the host's CPUs (up to "
+				"%.1f%%), over its CPU budget of %u%%: a traced process serves HTTP, and binding its "
+				"requests to their statements needs every call (--budget %u traces in windows anyway)",
+				s->full_cost * 100, s->full_cost_peak * 100, s->budget_pct, s->budget_pct);
 	if (!s->budget_over_at)
 		return snprintf(buf, size, "within its CPU budget (%u%% of the host's CPUs): every call traced, "
 				"at an estimated %.2f%%", s->budget_pct, s->full_cost * 100);
@@ -446,9 +451,10 @@ int summary_sampling_words(const struct summary *s, char *buf, size_t size)
 			"was estimated at up to %.1f%%, so connections were traced in windows of %u to %u%% of every "
 			"%u ms (%llu windows) and every call for %.1f s: %.1f s traced of %.1f s, %llu calls cut at a "
 			"window's end; %s; request binding and pool waits need every call: read them from a run "
-			"within the budget or with --full",
+			"within the budget or with --full%s",
 			s->budget_pct, over, s->full_cost_peak * 100, s->sample_pct, s->sample_pct_max,
 			s->sample_period_ms, (unsigned long long)s->sample_windows,
 			summary_traced_s(s) - s->sampled_ns / 1e9, summary_traced_s(s), s->duration_s,
-			(unsigned long long)s->sample_cut, seen);
+			(unsigned long long)s->sample_cut, seen,
+			s->budget_held ? " (every call was kept while a traced process served HTTP)" : "");
 }

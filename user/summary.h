@@ -181,6 +181,7 @@ struct summary {
 	uint64_t full_ns;		/* under it, time every call was traced (stretches ended) */
 	uint64_t full_since;		/* ... and the stretch going on began; 0: none */
 	uint64_t budget_over_at;	/* the first time it was over the budget; 0: never */
+	bool budget_held;		/* over it, every call stayed traced for request binding */
 	double full_cost;		/* what tracing every call was last estimated to cost (share of the CPUs) */
 	double full_cost_peak;		/* ... at most */
 };

@@ -333,14 +333,15 @@ bpf_map_bytes() {
 # tracer on a syscall tracepoint taxes every syscall of an "untraced" run.
 # Prints "COUNT NAMES" (the distinct program names, comma-separated, or "-").
 foreign_tracing_progs() {
-	local own=
+	local own= out
 	[ -z "${1:-}" ] || own=$(bpf_ids "$1" prog | paste -sd, -)
-	bpf_progs_json | jq -r --arg own "$own" '
+	# An empty listing (links coming and going) counts as none: a run's record must not be lost for it.
+	out=$(bpf_progs_json | jq -r --arg own "$own" '
 		($own | split(",") | map(select(. != "") | tonumber)) as $o
 		| [ .[] | select((.type | IN("tracepoint", "raw_tracepoint", "tracing", "kprobe", "perf_event"))
 		                 and ((.id as $i | $o | index($i)) | not)) ]
-		| "\(length) \(map(.name // "?") | unique | join(",") | if . == "" then "-" else . end)"' 2>/dev/null ||
-		echo "0 -"
+		| "\(length) \(map(.name // "?") | unique | join(",") | if . == "" then "-" else . end)"' 2>/dev/null)
+	echo "${out:-0 -}"
 }
 
 # A tracer's programs are freed a moment after it exits: wait (up to SECS)

@@ -349,3 +349,29 @@ TEST(sample_budget_stretches_of_every_call_and_windows)
 	collector_free(c);
 	summary_free(s);
 }
+
+/* Over the default budget while a traced process serves HTTP: every call kept, and the report says why. */
+TEST(sample_budget_held_for_requests)
+{
+	struct summary *s = summary_new();
+	struct collector *c = s ? collector_new(s, NULL, NULL) : NULL;
+	char words[1024];
+
+	CHECK(c != NULL);
+	if (!c)
+		return;
+	s->start_ns = 1000 * US;
+	budget_mark(c, 0, 0, 100, 0, 0);
+	budget_mark(c, 3000000 * US, 0, 100, DBLAT_WIN_HELD, 0.024);
+	collector_finish(c, 3000000 * US);
+	s->duration_s = 3;
+	CHECK(s->budget_held);
+	CHECK_EQ_INT(s->budget_over_at, 0);
+	CHECK(!c->windows_ever);
+	CHECK(summary_traced_s(s) > 2.9989 && summary_traced_s(s) < 2.9991);
+	CHECK(summary_sampling_words(s, words, sizeof(words)) > 0 &&
+	      strstr(words, "every call traced, at an estimated 2.40% of the host's CPUs (up to 2.4%), over its "
+			    "CPU budget of 2%: a traced process serves HTTP"));
+	collector_free(c);
+	summary_free(s);
+}
