@@ -404,7 +404,7 @@ int sampler_tick(struct sampler *s, uint64_t now, int max_ms)
 			tracer_data_hooks(s->tr, false);
 			s->detached = true;
 			s->detach_by = 0;
-			/* The window's events are read: what it cost sets the next one. */
+			/* The window is over and its calls have ended: what it cost sets the next one. */
 			if (s->budget && s->measuring)
 				rejudge(s);
 		}

@@ -168,11 +168,23 @@ static const uint8_t q_select[] = { 'Q', 0, 0, 0, 13, 'S', 'E', 'L', 'E', 'C', '
 static const uint8_t a_select[] = { 'C', 0, 0, 0, 13, 'S', 'E', 'L', 'E', 'C', 'T', ' ', '1', 0,
 				    'Z', 0, 0, 0, 5, 'I' };
 
+/*
+ * One call on connection id: the query crosses at t, the answer took later
+ * (the client sends and reads, the backend reads and sends). first: the
+ * first buffers after the hooks were away (framed afresh).
+ */
+static void one_call(struct collector *c, uint64_t id, int role, uint64_t t, uint64_t took, bool first)
+{
+	bool client = role == DBLAT_ROLE_CLIENT;
+
+	data(c, id, role, client ? DBLAT_DIR_SEND : DBLAT_DIR_RECV, t, first, q_select, sizeof(q_select));
+	data(c, id, role, client ? DBLAT_DIR_RECV : DBLAT_DIR_SEND, t + took, first, a_select, sizeof(a_select));
+}
+
 /* The backend's half of a call: it reads the query at t and answers 10 us later. */
 static void server_call(struct collector *c, uint64_t t, bool first)
 {
-	data(c, 2, DBLAT_ROLE_SERVER, DBLAT_DIR_RECV, t, first, q_select, sizeof(q_select));
-	data(c, 2, DBLAT_ROLE_SERVER, DBLAT_DIR_SEND, t + 10 * US, first, a_select, sizeof(a_select));
+	one_call(c, 2, DBLAT_ROLE_SERVER, t, 10 * US, first);
 }
 
 TEST(sample_windows_and_a_backend_a_call_ahead)
@@ -284,12 +296,6 @@ static void budget_mark(struct collector *c, uint64_t start, uint64_t end, uint3
 	CHECK_EQ_INT(collector_handle(c, &e, sizeof(e)), 0);
 }
 
-/* A client call at t taking 40 us; first: the first buffers after the hooks were away (framed afresh). */
-static void client_call(struct collector *c, uint64_t t, bool first)
-{
-	data(c, 1, DBLAT_ROLE_CLIENT, DBLAT_DIR_SEND, t, first, q_select, sizeof(q_select));
-	data(c, 1, DBLAT_ROLE_CLIENT, DBLAT_DIR_RECV, t + 40 * US, first, a_select, sizeof(a_select));
-}
 
 /*
  * A budget: every call traced for 0.5 s, then over it, a window of 150 ms,
@@ -315,13 +321,12 @@ TEST(sample_budget_stretches_of_every_call_and_windows)
 	CHECK(summary_sampling_words(s, words, sizeof(words)) > 0 &&
 	      strstr(words, "within its CPU budget (2% of the host's CPUs): every call traced"));
 	conn(c, 1, DBLAT_ROLE_CLIENT);
-	data(c, 1, DBLAT_ROLE_CLIENT, DBLAT_DIR_SEND, t0 + 100 * US, true, q_select, sizeof(q_select));
-	data(c, 1, DBLAT_ROLE_CLIENT, DBLAT_DIR_RECV, t0 + 140 * US, true, a_select, sizeof(a_select));
+	one_call(c, 1, DBLAT_ROLE_CLIENT, t0 + 100 * US, 40 * US, true);
 	budget_mark(c, t0, t0 + 500000 * US, 100, 0, 0.12);
 	CHECK(c->windows_now);
 	CHECK_EQ_INT(s->full_ns, 500000 * US);
 	CHECK_EQ_INT(s->budget_over_at, t0 + 500000 * US);
-	client_call(c, t0 + 1100000 * US, false);
+	one_call(c, 1, DBLAT_ROLE_CLIENT, t0 + 1100000 * US, 40 * US, false);
 	budget_mark(c, t0 + 1000000 * US, t0 + 1150000 * US, 15, 0, 0.13);
 	CHECK_EQ_INT(s->sample_pct, 15);
 	CHECK_EQ_INT(s->sample_windows, 1);
@@ -330,7 +335,7 @@ TEST(sample_budget_stretches_of_every_call_and_windows)
 	budget_mark(c, t0 + 2300000 * US, 0, 100, DBLAT_WIN_REOPENED, 0.01);
 	CHECK(!c->windows_now);
 	CHECK_EQ_INT(s->sample_cut, 1);
-	client_call(c, t0 + 2400000 * US, true);
+	one_call(c, 1, DBLAT_ROLE_CLIENT, t0 + 2400000 * US, 40 * US, true);
 	collector_finish(c, t0 + 3000000 * US);
 	s->duration_s = 3;
 	/* 0.5 s, 0.15 s, and 0.7 s from 2.3 s to the end. */
