@@ -34,7 +34,8 @@ unsigned budget_next(struct budget *b, const struct budget_reading *r)
 	if (b->full_cost > b->peak_cost)
 		b->peak_cost = b->full_cost;
 	if (b->pct == 100) {
-		b->over = b->full_cost > b->limit ? b->over + 1 : 0;
+		/* Stretches in a row, each over it on its own: one burst, however dear, is not a load. */
+		b->over = cost > b->limit ? b->over + 1 : 0;
 		if (b->over < BUDGET_OVER_PERIODS)
 			return 100;
 	} else if (b->full_cost < b->limit * BUDGET_BACK) {

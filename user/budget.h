@@ -14,8 +14,8 @@
 
 #include <stdint.h>
 
-/* Judgments in a row over the budget before windows begin. */
-#define BUDGET_OVER_PERIODS 1
+/* Judgments in a row over the budget before windows begin: a burst of connections is not a load. */
+#define BUDGET_OVER_PERIODS 2
 /* Every call again once its estimated cost is under this share of the budget. */
 #define BUDGET_BACK 0.7
 /* The largest window under a budget: a gap of a tenth of the period lets the hooks go. */

@@ -17,11 +17,14 @@
 #define DETACH_MIN_GAP_NS (100 * MS)
 /*
  * While every call is traced, its cost is judged this often: a load that
- * goes over the budget is in windows within a quarter of a second.
+ * stays over the budget for two judgments is in windows within a second.
  */
-#define FULL_JUDGE_NS (250 * MS)
-/* BPF run time is read over a part of each stretch: statistics cost every run two clock reads. */
-#define FULL_SLICE_NS (25 * MS)
+#define FULL_JUDGE_NS (500 * MS)
+/*
+ * BPF run time is read over a part of each stretch: statistics cost every
+ * run two clock reads, and turning them on or off patches the kernel's text.
+ */
+#define FULL_SLICE_NS (50 * MS)
 #define WINDOW_SLICE_NS (100 * MS)
 
 static uint64_t own_cpu_ns(void)

@@ -5,7 +5,7 @@
 #     call costs several times the budget. dblat must say so, trace in
 #     windows of a share that fits, and its calls over the time it traced
 #     must still give pgbench's own rate and latency, with no call cut;
-#   light: -S at 200 transactions a second. Within the budget: every call
+#   light: -S at 100 transactions a second. Within the budget: every call
 #     traced, the counts exactly pgbench's;
 #   after: the heavy load for 4 s, then nothing: the budget must give way
 #     to tracing every call again once the load is gone.
@@ -86,11 +86,11 @@ max_ms=$(jq -r '[.statements[] | select(.side == "client") | .latency_us.max] | 
 awk -v m="$max_ms" -v l="$MAX_OK_MS" 'BEGIN { exit !(m < l) }'
 check_true "heavy: longest client call ${max_ms} ms is under $MAX_OK_MS ms (none spans a gap)" $?
 
-echo "== light: -S -M simple at 200 transactions a second"
+echo "== light: -S -M simple at 100 transactions a second"
 out="$TEST_TMP/light.json"
 pgbout="$TEST_TMP/pgbench-light.out"
 dblat_start "$out" -p "$PG_PID" -c "$PGB_COMM"
-pgbench_bg "$pgbout" 5 -M simple -R 200
+pgbench_bg "$pgbout" 5 -M simple -R 100
 bg_wait "$BG_PID" || fail "light: pgbench failed: $(tail -n 5 "$pgbout")"
 sleep 0.5
 dblat_stop

@@ -86,8 +86,11 @@ for run in unix-select tcp-tpcb unix-connect; do
 	scalls=$(stmt_calls "$out" "$Q" server)
 	crate=$(awk -v n="$ccalls" -v t="$traced" 'BEGIN { printf "%.0f", n / t }')
 	srate=$(awk -v n="$scalls" -v t="$traced" 'BEGIN { printf "%.0f", n / t }')
-	within "$crate" "$tps" "$RATE_TOL_PCT"
-	check_true "$run client calls per second traced ($ccalls / $traced s = $crate) within ${RATE_TOL_PCT}% of pgbench's tps $tps" $?
+	# Calls in a window run traced in full, slower than pgbench's average over a run mostly
+	# untraced (-S at its maximum rate: 0.65 to 0.95 of it here); time traced counted twice or
+	# half would put the rate outside.
+	awk -v r="$crate" -v t="$tps" -v p="$RATE_TOL_PCT" 'BEGIN { exit !(r >= 0.6 * t && r <= (1 + p / 100) * t) }'
+	check_true "$run client calls per second traced ($ccalls / $traced s = $crate) within 0.6 to 1.2 of pgbench's tps $tps" $?
 	within "$scalls" "$ccalls" 5
 	check_true "$run server calls ($scalls) within 5% of the client's ($ccalls)" $?
 

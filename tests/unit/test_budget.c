@@ -48,11 +48,14 @@ TEST(budget_windows_sized_to_fit_once_over)
 	struct budget_reading r = reading(250, 40, 15, 30000);
 
 	budget_init(&b, 2, 2);
-	CHECK_EQ_INT(budget_next(&b, &r), 11);
+	/* One stretch over it could be a burst: every call still. */
+	CHECK_EQ_INT(budget_next(&b, &r), 100);
 	CHECK(near(b.full_cost, 0.17));
+	CHECK_EQ_INT(budget_next(&b, &r), 11);
 	/* The toll counts: without it the same stretch costs 15.5%. */
 	budget_init(&b, 2, 2);
 	r.toll_ns = 0;
+	CHECK_EQ_INT(budget_next(&b, &r), 100);
 	CHECK_EQ_INT(budget_next(&b, &r), 12);
 }
 
@@ -62,6 +65,7 @@ TEST(budget_rises_at_once_and_falls_by_three_quarters)
 	struct budget_reading hi = reading(100, 0, 10, 0), lo = reading(100, 0, 2, 0);
 
 	budget_init(&b, 2, 1);
+	CHECK_EQ_INT(budget_next(&b, &hi), 100);
 	CHECK_EQ_INT(budget_next(&b, &hi), 20);
 	/* One quiet window: the estimate goes three quarters of the way down, the share follows. */
 	CHECK_EQ_INT(budget_next(&b, &lo), 50);
@@ -77,6 +81,7 @@ TEST(budget_back_to_every_call_only_well_under)
 			      quiet = reading(100, 0, 0.2, 0);
 
 	budget_init(&b, 2, 1);
+	CHECK_EQ_INT(budget_next(&b, &over), 100);
 	CHECK_EQ_INT(budget_next(&b, &over), 50);
 	/* 2.2%, then 1.75%: under the limit is not enough (windows as large as may be). */
 	CHECK_EQ_INT(budget_next(&b, &under), 90);
@@ -93,6 +98,7 @@ TEST(budget_keeps_its_share_without_a_reading)
 	struct budget_reading over = reading(100, 0, 10, 0), none = reading(100, 50, 0, 0);
 
 	budget_init(&b, 2, 1);
+	CHECK_EQ_INT(budget_next(&b, &over), 100);
 	CHECK_EQ_INT(budget_next(&b, &over), 20);
 	none.slice_ns = 0;
 	CHECK_EQ_INT(budget_next(&b, &none), 20);
@@ -102,4 +108,18 @@ TEST(budget_keeps_its_share_without_a_reading)
 	/* A load far over it: the smallest window, not none. */
 	CHECK_EQ_INT(budget_next(&b, &(struct budget_reading){ .traced_ns = MS, .user_ns = 10 * MS,
 							   .slice_ns = MS, .bpf_ns = MS }), 1);
+}
+
+TEST(budget_a_burst_is_not_a_load)
+{
+	struct budget b;
+	struct budget_reading burst = reading(500, 0, 5, 0), calm = reading(500, 0, 0.05, 0);
+
+	budget_init(&b, 1, 1);
+	/* Connections opening for half a second cost 5%; the next judgment is calm again. */
+	CHECK_EQ_INT(budget_next(&b, &burst), 100);
+	CHECK_EQ_INT(budget_next(&b, &calm), 100);
+	CHECK_EQ_INT(b.over, 0);
+	CHECK_EQ_INT(budget_next(&b, &burst), 100);
+	CHECK_EQ_INT(b.over, 1);
 }
