@@ -56,7 +56,7 @@ struct dblat_window {
 	__u32 budget_pct;	/* the declaration's CPU budget, % of the host's CPUs; 0: a fixed share */
 	__u32 flags;
 	__u32 full_cost_ppm;	/* budget: what tracing every call was estimated to cost (millionths of the CPUs) */
-	__u32 pad;
+	__u32 peak_cost_ppm;	/* ... at most so far */
 };
 
 #define DBLAT_HTTP_CAP 256	/* bytes of a request/status line and headers copied */

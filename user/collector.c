@@ -719,6 +719,8 @@ static void on_window(struct collector *c, const struct dblat_window *w)
 		if (s->full_cost > s->full_cost_peak)
 			s->full_cost_peak = s->full_cost;
 	}
+	if (w->peak_cost_ppm / 1e6 > s->full_cost_peak)
+		s->full_cost_peak = w->peak_cost_ppm / 1e6;
 	if (!w->start_ns && !w->end_ns) {
 		s->sample_period_ms = w->period_ms;
 		s->budget_pct = w->budget_pct;

@@ -37,14 +37,21 @@ static uint64_t own_cpu_ns(void)
 	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ull;
 }
 
+static uint32_t cost_ppm(double share)
+{
+	return share <= 0 ? 0 : share >= 4000 ? 4000000000u : (uint32_t)(share * 1e6);
+}
+
 static void window_event(struct sampler *s, uint64_t start, uint64_t end, unsigned pct, uint32_t flags)
 {
 	struct window_event e;
 
 	window_event_make(&e, start, end, pct, SAMPLE_PERIOD_MS);
 	e.w.flags = flags;
-	if (s->budget && s->budget->full_cost > 0)
-		e.w.full_cost_ppm = s->budget->full_cost >= 4000 ? 4000000000u : (uint32_t)(s->budget->full_cost * 1e6);
+	if (s->budget) {
+		e.w.full_cost_ppm = cost_ppm(s->budget->full_cost);
+		e.w.peak_cost_ppm = cost_ppm(s->budget->peak_cost);
+	}
 	tracer_deliver(s->tr, &e, sizeof(e));
 }
 
@@ -105,7 +112,7 @@ static void stretch_begin(struct sampler *s, uint64_t slice)
  * since then: a reader behind at its niceness reads a stretch's events
  * late, and nothing is lost between two judgments.
  */
-static unsigned stretch_judge(struct sampler *s)
+static unsigned stretch_judge(struct sampler *s, bool held)
 {
 	struct budget_reading r;
 	uint64_t cpu = own_cpu_ns();
@@ -122,11 +129,18 @@ static unsigned stretch_judge(struct sampler *s)
 	s->traced_ns = 0;
 	s->user_at = cpu;
 	pct = budget_next(s->budget, &r);
+	if (held) {
+		/* Held stretches do not count: once nothing holds, it takes two more over the budget. */
+		s->held |= s->budget->full_cost > s->budget->limit;
+		s->budget->pct = pct = 100;
+		s->budget->over = 0;
+	}
 	if (s->verbose)
 		fprintf(stderr, "dblat: budget: %.3f s traced, dblat %.1f ms CPU, BPF %.2f ms in %.0f ms (%llu runs, "
-			"toll %.0f ns each): every call would cost %.2f%% of the CPUs; tracing %u%%\n",
+			"toll %.0f ns each): every call would cost %.2f%% of the CPUs; tracing %u%%%s\n",
 			r.traced_ns / 1e9, r.user_ns / 1e6, r.bpf_ns / 1e6, r.slice_ns / 1e6,
-			(unsigned long long)r.hook_runs, r.toll_ns, s->budget->full_cost * 100, pct);
+			(unsigned long long)r.hook_runs, r.toll_ns, s->budget->full_cost * 100, pct,
+			held ? " (held: requests are bound to statements)" : "");
 	return pct;
 }
 
@@ -289,7 +303,7 @@ static void go_full(struct sampler *s)
 /* Budget: the next window's share, judged by the stretch just traced. False: every call from now. */
 static bool rejudge(struct sampler *s)
 {
-	unsigned pct = stretch_judge(s);
+	unsigned pct = stretch_judge(s, false);
 
 	if (pct == 100) {
 		go_full(s);
@@ -338,13 +352,7 @@ static void full_period_over(struct sampler *s, uint64_t now)
 	unsigned pct;
 
 	s->traced_ns += now - s->period_start;
-	pct = stretch_judge(s);
-	if (pct != 100 && s->hold && s->hold(s->hold_ctx)) {
-		if (!s->held && s->verbose)
-			fprintf(stderr, "dblat: budget: over it, but every call stays traced: requests are bound to statements\n");
-		s->held = true;
-		s->budget->pct = pct = 100;
-	}
+	pct = stretch_judge(s, s->hold && s->hold(s->hold_ctx));
 	if (pct == 100) {
 		s->period_start = now;
 		stretch_begin(s, FULL_SLICE_NS);

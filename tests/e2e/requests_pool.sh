@@ -16,7 +16,9 @@
 #   - the folded stacks carry the request layer, and the client statement
 #     time in them (request stacks included) is the JSON's;
 #   - `dblat report` of the run's recording gives the same requests and pool.
-# Then under wrk -c 100 (PERF_DB_POOL_EXHAUSTION_001's load): the responses
+# Then under wrk -c 100 (PERF_DB_POOL_EXHAUSTION_001's load), dblat as a
+# user runs it, with no mode named (its default CPU budget, which must keep
+# every call for an app serving HTTP): the responses
 # wrk read are dblat's answered requests less those whose client reset the
 # connection without reading them (wrk's deadline cuts off at most one
 # request per connection: answered but unread, or closed before an answer),
@@ -192,9 +194,9 @@ for sec in requests pool; do
 	fi
 done
 
-echo "== wrk -c 100"
+echo "== wrk -c 100 (dblat with no mode named: its default CPU budget)"
 out3="$TEST_TMP/dblat-wrk.json"
-dblat_start "$out3" -p "$app"
+DBLAT_AS_IS=1 dblat_start "$out3" -p "$app"
 : >"$TEST_TMP/waits.log"
 t0=$("$PY" -c 'import time; print(time.monotonic_ns())')
 wrk -t2 -c100 -d8s -s "$ROOT/scripts/demo/wrk/models.lua" "http://127.0.0.1:$http_port" >"$TEST_TMP/wrk.txt" 2>&1 ||
@@ -203,6 +205,10 @@ wrk -t2 -c100 -d8s -s "$ROOT/scripts/demo/wrk/models.lua" "http://127.0.0.1:$htt
 sleep 4
 dblat_stop
 sed -n 's/^WRK_JSON //p' "$TEST_TMP/wrk.txt" >"$TEST_TMP/wrk.json"
+# The app serves HTTP: the default budget keeps every call, over it or not (pool waits need them).
+grep -E '^dblat: (within its CPU budget|every call traced)' "$DBLAT_OUT"
+check "wrk: windows under the default budget" "$(jget "$out3" '.sampling.windows')" 0
+check "wrk: the default budget" "$(jget "$out3" '.sampling.budget_pct')" 1
 wrk_n=$(jq .requests "$TEST_TMP/wrk.json")
 read -r got_n got_200 unread no_resp <<<"$(jq -r --argjson p "$app" '[.requests[] | select(.pid == $p and .route == "/models")] | [(map(.count) | add // 0), (map(.status["200"] // 0) | add // 0), (map(.unread) | add // 0), (map(.no_response) | add // 0)] | @tsv' "$out3")"
 echo "wrk: $wrk_n requests ($(jq -c .status "$TEST_TMP/wrk.json")); dblat: $got_n answered ($got_200 x 200), $unread of them unread, $no_resp closed before an answer"
