@@ -725,7 +725,8 @@ static void on_window(struct collector *c, const struct dblat_window *w)
 		s->sample_period_ms = w->period_ms;
 		s->budget_pct = w->budget_pct;
 		if (w->budget_pct) {
-			s->full_since = s->start_ns ? s->start_ns : 1;
+			/* Every call is traced from the run's start (0, unknown, in a synthetic replay: none counted). */
+			s->full_since = s->start_ns;
 			return;
 		}
 		s->sample_pct = s->sample_pct_max = w->percent;
