@@ -10,6 +10,7 @@ void budget_init(struct budget *b, unsigned limit_pct, unsigned ncpus)
 	b->peak_cost = 0;
 	b->pct = 100;
 	b->over = 0;
+	b->held_over = false;
 }
 
 /* Share of the host's CPUs that tracing every call would take, judged by one stretch. */
@@ -33,6 +34,11 @@ unsigned budget_next(struct budget *b, const struct budget_reading *r)
 	b->full_cost = cost > b->full_cost ? cost : (b->full_cost + 3 * cost) / 4;
 	if (b->full_cost > b->peak_cost)
 		b->peak_cost = b->full_cost;
+	if (r->held) {
+		b->held_over |= b->full_cost > b->limit;
+		b->over = 0;
+		return b->pct = 100;
+	}
 	if (b->pct == 100) {
 		/* Stretches in a row, each over it on its own: one burst, however dear, is not a load. */
 		b->over = cost > b->limit ? b->over + 1 : 0;

@@ -12,6 +12,7 @@
 #ifndef DBLAT_BUDGET_H
 #define DBLAT_BUDGET_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Judgments in a row over the budget before windows begin: a burst of connections is not a load. */
@@ -28,6 +29,7 @@ struct budget {
 	double peak_cost;	/* the highest estimate so far */
 	unsigned pct;		/* share of each period traced: 100 every call */
 	unsigned over;		/* periods in a row over the limit while every call was traced */
+	bool held_over;		/* it was over the limit in a held stretch */
 };
 
 /* What one traced stretch cost. */
@@ -38,10 +40,15 @@ struct budget_reading {
 	uint64_t bpf_ns;	/* run time of dblat's programs in the slice */
 	uint64_t hook_runs;	/* their runs in the slice */
 	double toll_ns;		/* what a hook run costs its syscall beyond the program's run time */
+	bool held;		/* every call must stay traced whatever it costs (HTTP requests are bound) */
 };
 
 void budget_init(struct budget *b, unsigned limit_pct, unsigned ncpus);
-/* Share of each coming period to trace, 1..BUDGET_MAX_PCT or 100 (every call). */
+/*
+ * Share of each coming period to trace, 1..BUDGET_MAX_PCT or 100 (every
+ * call). A held stretch updates the estimate but never counts toward
+ * windows: once nothing holds, it takes BUDGET_OVER_PERIODS more.
+ */
 unsigned budget_next(struct budget *b, const struct budget_reading *r);
 
 #endif

@@ -358,7 +358,7 @@ int report_json(const char *path, const struct summary *s)
 		s->sample_pct, s->sample_pct_max, s->sample_period_ms, (unsigned long long)s->sample_windows,
 		summary_traced_s(s), (unsigned long long)s->sample_cut, s->budget_pct,
 		s->budget_over_at ? "true" : "false", s->budget_held ? "true" : "false",
-		summary_traced_s(s) - s->sampled_ns / 1e9,
+		summary_full_s(s),
 		s->full_cost * 100, s->full_cost_peak * 100);
 	fprintf(out, "\"connections\":{\"adopted\":%llu,\"not_postgres\":%llu,", (unsigned long long)c->conns_adopted,
 		(unsigned long long)c->conns_not_pg);

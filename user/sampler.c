@@ -125,16 +125,11 @@ static unsigned stretch_judge(struct sampler *s, bool held)
 	r.bpf_ns = s->slice_bpf;
 	r.hook_runs = s->slice_runs;
 	r.toll_ns = s->toll_ns;
+	r.held = held;
 	s->measuring = false;
 	s->traced_ns = 0;
 	s->user_at = cpu;
 	pct = budget_next(s->budget, &r);
-	if (held) {
-		/* Held stretches do not count: once nothing holds, it takes two more over the budget. */
-		s->held |= s->budget->full_cost > s->budget->limit;
-		s->budget->pct = pct = 100;
-		s->budget->over = 0;
-	}
 	if (s->verbose)
 		fprintf(stderr, "dblat: budget: %.3f s traced, dblat %.1f ms CPU, BPF %.2f ms in %.0f ms (%llu runs, "
 			"toll %.0f ns each): every call would cost %.2f%% of the CPUs; tracing %u%%%s\n",
@@ -439,7 +434,7 @@ void sampler_stop(struct sampler *s, uint64_t now)
 	slice_end(s);
 	/* A stretch of every call goes on to the end: the consumer ends it with the run (this says the last estimate). */
 	if (s->pct == 100) {
-		window_event(s, now, 0, 100, s->held ? DBLAT_WIN_HELD : 0);
+		window_event(s, now, 0, 100, s->budget->held_over ? DBLAT_WIN_HELD : 0);
 		return;
 	}
 	if (!s->opened)

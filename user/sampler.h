@@ -42,7 +42,6 @@ struct sampler {
 	/* Budget: is there a reason to trace every call whatever it costs now? NULL: none. */
 	bool (*hold)(void *ctx);
 	void *hold_ctx;
-	bool held;			/* ... and there was, over the budget */
 };
 
 #define SAMPLE_PERIOD_MS 1000

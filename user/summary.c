@@ -413,17 +413,24 @@ int pool_method(const struct pool_stats *p)
 									   : BIND_DERIVED_ANCHORED;
 }
 
+/* Under a budget, ns every call was traced; a stretch still going on runs to the summary's time. */
+static double full_ns(const struct summary *s)
+{
+	double now = s->start_ns + s->duration_s * 1e9;
+
+	return s->full_ns + (s->full_since && now > s->full_since ? now - s->full_since : 0);
+}
+
+double summary_full_s(const struct summary *s)
+{
+	return full_ns(s) / 1e9;
+}
+
 double summary_traced_s(const struct summary *s)
 {
-	double t;
-
 	if (!s->sample_pct && !s->budget_pct)
 		return s->duration_s;
-	t = (s->sampled_ns + s->full_ns) / 1e9;
-	/* A stretch of every call still going on: it runs to the summary's time. */
-	if (s->full_since && s->start_ns + s->duration_s * 1e9 > s->full_since)
-		t += (s->start_ns + s->duration_s * 1e9 - s->full_since) / 1e9;
-	return t;
+	return (s->sampled_ns + full_ns(s)) / 1e9;
 }
 
 int summary_sampling_words(const struct summary *s, char *buf, size_t size)
@@ -454,7 +461,7 @@ int summary_sampling_words(const struct summary *s, char *buf, size_t size)
 			"within the budget or with --full%s",
 			s->budget_pct, over, s->full_cost_peak * 100, s->sample_pct, s->sample_pct_max,
 			s->sample_period_ms, (unsigned long long)s->sample_windows,
-			summary_traced_s(s) - s->sampled_ns / 1e9, summary_traced_s(s), s->duration_s,
+			summary_full_s(s), summary_traced_s(s), s->duration_s,
 			(unsigned long long)s->sample_cut, seen,
 			s->budget_held ? " (every call was kept while a traced process served HTTP)" : "");
 }

@@ -274,6 +274,8 @@ const char *stage_name(int st);
 /* Seconds over which rates are counted: those traced (all of them unless sampling). */
 /* Time traced: all of the run, or its windows and stretches of every call. */
 double summary_traced_s(const struct summary *s);
+/* Under a budget, time every call was traced (the stretch going on included). */
+double summary_full_s(const struct summary *s);
 /* A sentence on how the run was traced (windows, a budget), for the reports; 0: every call, nothing to say. */
 int summary_sampling_words(const struct summary *s, char *buf, size_t size);
 

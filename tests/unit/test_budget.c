@@ -123,3 +123,20 @@ TEST(budget_a_burst_is_not_a_load)
 	CHECK_EQ_INT(budget_next(&b, &burst), 100);
 	CHECK_EQ_INT(b.over, 1);
 }
+
+TEST(budget_held_stretches_do_not_count)
+{
+	struct budget b;
+	struct budget_reading over = reading(500, 0, 5, 0), held = over;
+
+	held.held = true;
+	budget_init(&b, 1, 1);
+	/* Over it while held: every call, and the run is marked as having been over. */
+	CHECK_EQ_INT(budget_next(&b, &held), 100);
+	CHECK_EQ_INT(budget_next(&b, &held), 100);
+	CHECK(b.held_over);
+	CHECK_EQ_INT(b.over, 0);
+	/* Nothing holds any more: two stretches over it on their own before windows. */
+	CHECK_EQ_INT(budget_next(&b, &over), 100);
+	CHECK_EQ_INT(budget_next(&b, &over), 20);
+}
