@@ -15,11 +15,14 @@
 #define MS 1000000ull
 /* A gap shorter than this keeps the hooks: detaching and attaching would cost more. */
 #define DETACH_MIN_GAP_NS (100 * MS)
-/*
- * While every call is traced, its cost is judged this often: a load that
- * stays over the budget for two judgments is in windows within a second.
- */
+/* While every call is traced, its cost is judged this often. */
 #define FULL_JUDGE_NS (500 * MS)
+/*
+ * After one stretch over the budget the next, which confirms it, is short:
+ * a load that begins is in windows within 650 ms, not a second. Tracing
+ * every call of a load at a host's limit is what costs its throughput.
+ */
+#define FULL_CONFIRM_NS (150 * MS)
 /*
  * BPF run time is read over a part of each stretch: statistics cost every
  * run two clock reads, and turning them on or off patches the kernel's text.
@@ -292,6 +295,7 @@ static void go_full(struct sampler *s)
 	s->pct = 100;
 	s->opened = now;
 	s->period_start = now;
+	s->full_len = FULL_JUDGE_NS;
 	stretch_begin(s, FULL_SLICE_NS);
 }
 
@@ -350,6 +354,7 @@ static void full_period_over(struct sampler *s, uint64_t now)
 	pct = stretch_judge(s, s->hold && s->hold(s->hold_ctx));
 	if (pct == 100) {
 		s->period_start = now;
+		s->full_len = s->budget->over ? FULL_CONFIRM_NS : FULL_JUDGE_NS;
 		stretch_begin(s, FULL_SLICE_NS);
 		return;
 	}
@@ -381,6 +386,7 @@ void sampler_start(struct sampler *s, struct tracer *tr, unsigned pct, struct bu
 		s->pct = 100;
 		s->opened = now;
 		s->user_at = own_cpu_ns();
+		s->full_len = FULL_JUDGE_NS;
 		stretch_begin(s, FULL_SLICE_NS);
 		return;
 	}
@@ -397,7 +403,7 @@ int sampler_tick(struct sampler *s, uint64_t now, int max_ms)
 	if (s->slice_end && now >= s->slice_end)
 		slice_end(s);
 	if (s->pct == 100) {
-		if (now >= s->period_start + FULL_JUDGE_NS)
+		if (now >= s->period_start + s->full_len)
 			full_period_over(s, now);
 	} else {
 		if (!s->opened && now >= s->open_at)
@@ -418,7 +424,7 @@ int sampler_tick(struct sampler *s, uint64_t now, int max_ms)
 	if (s->detach_by)
 		return max_ms;
 	if (s->pct == 100)
-		due = s->period_start + FULL_JUDGE_NS;
+		due = s->period_start + s->full_len;
 	else
 		due = s->opened ? s->close_at : s->open_at;
 	if (s->slice_end && s->slice_end < due)
