@@ -47,7 +47,8 @@
 # Design notes
 # - dblat takes seconds to load and verify its programs, so one traced
 #   session covers one pass over all workloads ("block"); pair i is the
-#   untraced block i followed by the traced block i. Per-workload dblat CPU
+#   untraced block i and the traced block i, untraced first in odd pairs and
+#   traced first in even ones. Each block begins with a discarded load. Per-workload dblat CPU
 #   and BPF figures come from samples taken around each run inside the block;
 #   events/s, drops, RSS and map memory are per traced session.
 # - p99 at fixed rate: computed here from pgbench -l per-transaction logs; the
@@ -132,10 +133,12 @@ if [ "$QUICK" = 1 ]; then
 	# Three floor arms in 3 pairs took the quick run past 3 minutes (183 s).
 	ARM_PAIRS=${ARM_PAIRS:-$((PAIRS < 2 ? PAIRS : 2))}
 	WORKLOADS=(sel-unix-prepared sel-tcp-simple fixed-rate)
+	BLOCK_WARM_SECS=${BLOCK_WARM_SECS:-1}
 else
 	SECS=${SECS:-10}
 	COMPARE=${COMPARE:-1}
 	WORKLOADS=(sel-unix-simple sel-unix-prepared sel-tcp-simple sel-tcp-prepared tpcb-unix fixed-rate)
+	BLOCK_WARM_SECS=${BLOCK_WARM_SECS:-2}
 fi
 [ -z "$WL_OPT" ] || read -r -a WORKLOADS <<<"${WL_OPT//,/ }"
 [[ "$SECS" =~ ^[0-9]+$ ]] && [ "$SECS" -ge 1 ] || bdie "--seconds wants a whole number >= 1"
@@ -214,7 +217,7 @@ prog_prefix() {
 # TRACER_PID.
 run_load() {
 	local w=$1 arm=$2 pair=$3 block=${4:-null}
-	local tr=${W_TR[$w]} host sslmode=disable extra=() logpfx='' out tf
+	local tr=${W_TR[$w]} host sslmode=disable extra=() logpfx='' irpfx='' inrun=null out tf
 	local fb0 fb1 fbn0 fbn1 s0 s1 s0t s1t pg0 pg1 tk0=0 tk1=0 b0="0 0 0" b1="0 0 0" t0 t1 res pct=null tps ntx lat
 	local p0='{}' p1='{}'
 	case $tr in unix) host=$PG_SOCK ;; tcp) host=127.0.0.1 ;; tls) host=127.0.0.1 sslmode=require ;; esac
@@ -224,6 +227,10 @@ run_load() {
 	if [ "$w" = fixed-rate ]; then
 		logpfx="$BENCH_TMP/fr.$arm.$pair"
 		extra+=(-R "$RATE" -l --log-prefix="$logpfx")
+	else
+		# Per-transaction logs in both arms, for the rate within traced runs.
+		irpfx="$BENCH_TMP/ir.$w.$arm.$pair"
+		extra+=(-l --log-prefix="$irpfx")
 	fi
 	if [ -n "$TRACER_PID" ]; then
 		if [[ "$arm" == *-profile ]]; then
@@ -261,6 +268,11 @@ run_load() {
 		pct=$("$HERE/bench/pct.sh" "$logpfx".*)
 		rm -f "$logpfx".*
 	fi
+	if [ -n "$irpfx" ] && compgen -G "$irpfx.*" >/dev/null; then
+		[ "$block" = null ] || [ ! -f "$BENCH_TMP/dblat.$block.err" ] ||
+			inrun=$(awk -f "$HERE/bench/inrun.awk" "$BENCH_TMP/dblat.$block.err" "$irpfx".*)
+		rm -f "$irpfx".*
+	fi
 	res=$(jq -cn --arg w "$w" --arg arm "$arm" --argjson pair "$pair" --argjson block "$block" \
 		--argjson tps "$tps" --argjson ntx "$ntx" --argjson lat "$lat" \
 		--argjson t0 "$t0" --argjson t1 "$t1" \
@@ -268,7 +280,7 @@ run_load() {
 		--argjson pg0 "$pg0" --argjson pg1 "$pg1" --argjson pgb "${pgb_cpu:-0}" \
 		--argjson tk0 "$tk0" --argjson tk1 "$tk1" --argjson hz "$CLK_TCK" --argjson ncpu "$NCPU" \
 		--arg b0 "$b0" --arg b1 "$b1" --argjson p0 "$p0" --argjson p1 "$p1" \
-		--argjson pct "$pct" --arg rate "${RATE:-}" \
+		--argjson pct "$pct" --argjson inrun "${inrun:-null}" --arg rate "${RATE:-}" \
 		--argjson fb0 "$fb0" --argjson fb1 "$fb1" --arg fbn "$fbn0 $fbn1" \
 		--arg args "${W_ARGS[$w]}" --arg tr "${W_TR[$w]}" '
 		($b0 | split(" ") | map(tonumber)) as $b0 | ($b1 | split(" ") | map(tonumber)) as $b1
@@ -294,10 +306,21 @@ run_load() {
 		          programs: ($p1 | with_entries(.key as $k | .value = {
 		                      run_time_ns: (.value[0] - ($p0[$k][0] // 0)),
 		                      run_cnt: (.value[1] - ($p0[$k][1] // 0))}))} end),
-		   latency: $pct}')
+		   latency: $pct, inrun: $inrun}')
 	echo "$res" >>"$RUNS"
 	LAST_TPS=$tps
 	blog "  $w $arm pair $pair: tps $tps$([ "$fb0$fb1" = 00 ] || echo " (foreign tracing progs: $fb0/$fb1)")$([ "$pct" = null ] || echo ", p99 $(jq -r '.total.p99_us' <<<"$pct") us")$([ -z "$TRACER_PID" ] || echo ", tracer CPU $(jq -r '.tracer_cpu_pct | . * 10 | round / 10' <<<"$res")%")"
+}
+
+# Each block (untraced or traced) begins with a discarded load at the
+# maximum rate: the runs measured are in a steady state. Under its default
+# budget dblat traces a load that has just begun whole until it is judged
+# over the budget (well under a second), and that start is reported per
+# session ("traced whole"), not spread over the first run's ratio.
+block_warm_up() {
+	[ "$BLOCK_WARM_SECS" -gt 0 ] || return 0
+	"$PG_BIN/pgbench" -h "$PG_SOCK" -p "$PG_PORT" -U postgres -n -S -M prepared -c "$CLIENTS" -j "$THREADS" \
+		-T "$BLOCK_WARM_SECS" bench >"$BENCH_TMP/block-warm.out" 2>&1 || true
 }
 
 # ---------------------------------------------------------------------------
@@ -340,7 +363,7 @@ dblat_block() {
 	local target=(-p "$PG_PID" -c pgbench)
 	[ "$CLIENT_ONLY" = 0 ] || target=(-c pgbench)
 	if ! tracer_start dblat '^dblat: attached' "$log" 120 \
-		"$DBLAT" "${target[@]}" --json "$json" "${DBLAT_EXTRA[@]}"; then
+		"$DBLAT" "${target[@]}" --json "$json" -v "${DBLAT_EXTRA[@]}"; then
 		echo "dblat did not attach: block $blk skipped" >&2
 		echo "{\"block\":$blk,\"pair\":$pair,\"error\":\"dblat did not attach\"}" >>"$BLOCKS"
 		return 1
@@ -349,6 +372,7 @@ dblat_block() {
 	attach_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
 	blog " dblat attached in $attach_s s (pid $TRACER_PID${DBLAT_ARGS:+, args $DBLAT_ARGS})"
 	sleep 1 # let the attach work (and its CPU) settle
+	block_warm_up
 	tk0=$(proc_cpu_ticks "$TRACER_PID")
 	local ts0
 	ts0=$(now_s)
@@ -392,6 +416,8 @@ dblat_block() {
 		 events_per_s: (if (.duration_s // 0) > 0 then .events.received / .duration_s else null end),
 		 dropped: .events.dropped,
 		 reader_raised_s: (.events.reader_raised_s // 0),
+		 traced_whole_s: (.sampling.full_s // null),
+		 windows: (.sampling.windows // null),
 		 cpu_pct_over_loads: (100 * (($tk1 - $tk0) / $hz) / ($ts1 - $ts0)),
 		 vm_hwm_kib: $hwm, vm_rss_kib: $rss, bpf_map_bytes: $maps, bpf_progs: $nprogs,
 		 bpf_prog_stats: $progs,
@@ -399,7 +425,7 @@ dblat_block() {
 		 calls_client: ([ .statements[]? | select(.side == "client") | .calls ] | add // 0),
 		 calls_server: ([ .statements[]? | select(.side == "server") | .calls ] | add // 0),
 		 statement_rows: (.statements | length)}' "$json" >>"$BLOCKS"
-	blog " dblat block $blk: $(jq -r '"events/s \(.events_per_s | floor), dropped \(.dropped), HWM \(.vm_hwm_kib / 1024 | floor) MiB, client calls \(.calls_client)/\(.statements_expected), server calls \(.calls_server)"' <<<"$(tail -n 1 "$BLOCKS")")"
+	blog " dblat block $blk: $(jq -r '"events/s \(.events_per_s | floor), dropped \(.dropped), HWM \(.vm_hwm_kib / 1024 | floor) MiB, client calls \(.calls_client)/\(.statements_expected), server calls \(.calls_server)\(if .windows then ", \(.windows) windows, every call traced \(.traced_whole_s) s" else "" end)"' <<<"$(tail -n 1 "$BLOCKS")")"
 }
 
 # ---------------------------------------------------------------------------
@@ -475,13 +501,22 @@ RATE=$(awk -v t="$LAST_TPS" -v p="$RATE_PCT" 'BEGIN { r = int(t * p / 100); if (
 blog "fixed rate: $RATE tps ($RATE_PCT% of the calibration run's $LAST_TPS)"
 
 for ((pair = 1; pair <= PAIRS; pair++)); do
+	# Odd pairs untraced first, even pairs traced first: a drift of the
+	# machine over a pair does not fall on one arm.
+	if ((pair % 2 == 0)); then
+		blog "pair $pair/$PAIRS: dblat"
+		dblat_block "$pair" || true
+	fi
 	blog "pair $pair/$PAIRS: untraced"
+	block_warm_up
 	for w in "${WORKLOADS[@]}"; do
 		run_load "$w" untraced "$pair"
 	done
 	syscall_tax untraced "$pair"
-	blog "pair $pair/$PAIRS: dblat"
-	dblat_block "$pair" || true
+	if ((pair % 2 == 1)); then
+		blog "pair $pair/$PAIRS: dblat"
+		dblat_block "$pair" || true
+	fi
 done
 if [ "$BPF_STATS" = 1 ]; then
 	# Run-time accounting costs every program run two clock reads: it gets

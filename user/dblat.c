@@ -104,7 +104,7 @@ static const struct argp_option opts[] = {
 	{ "tls-probes", OPT_TLS_PROBES, NULL, 0, "Read encrypted connections' statements from libssl (uprobes on SSL_read/SSL_write: two traps per call in every process using libssl, measured by scripts/bench-overhead.sh). Without it encrypted connections are timed per round trip, without statement text", 0 },
 	{ "no-tls-probes", OPT_NO_TLS_PROBES, NULL, 0, "Leave libssl alone (the default)", 0 },
 	{ "output", 'o', "FILE", 0, "record: write the recording here", 0 },
-	{ "verbose", 'v', NULL, 0, "Show libbpf's messages and the budget's judgments", 0 },
+	{ "verbose", 'v', NULL, 0, "Show libbpf's messages, the budget's judgments and when the hooks come and go", 0 },
 	{},
 };
 

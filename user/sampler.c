@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/resource.h>
 #include <bpf/bpf.h>
@@ -40,6 +41,16 @@ static uint64_t own_cpu_ns(void)
 		return 0;
 	return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ull +
 	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ull;
+}
+
+/* -v: when the data hooks come and go, by the wall clock, to set beside the load's own logs. */
+static void say_hooks(const struct sampler *s, const char *what)
+{
+	struct timespec ts;
+
+	if (!s->verbose || clock_gettime(CLOCK_REALTIME, &ts))
+		return;
+	fprintf(stderr, "dblat: hooks %s at %lld.%06ld\n", what, (long long)ts.tv_sec, ts.tv_nsec / 1000);
 }
 
 static uint32_t cost_ppm(double share)
@@ -282,6 +293,7 @@ static uint64_t hooks_back(struct sampler *s, unsigned pct, bool marker)
 	sweep(s, now);
 	window_event(s, now, 0, pct, DBLAT_WIN_REOPENED);
 	tracer_data_hooks(s->tr, true);
+	say_hooks(s, "on");
 	s->detached = false;
 	return now;
 }
@@ -416,6 +428,7 @@ int sampler_tick(struct sampler *s, uint64_t now, int max_ms)
 		}
 		if (s->detach_by && !s->opened && (now >= s->detach_by || !calls_open(s))) {
 			tracer_data_hooks(s->tr, false);
+			say_hooks(s, "off");
 			s->detached = true;
 			s->detach_by = 0;
 			/* The window is over and its calls have ended: what it cost sets the next one. */

@@ -61,6 +61,12 @@ def med: map(select(. != null)) | sort
 	+ [S(" " + spaces(6) + " at \($res.pgbench.fixed_rate_tps | pystr) tps; service-time p99 ratio "),
 	   F(.p99_service_ratio_median; 3; 0)] | line
    else empty end),
+  (if any($wl[]; .inrun_ratio_median != null) then
+	"within traced runs (mean rate / rate far from the hooks, same seconds: the machine's drift cancels):",
+	($wl | keys_unsorted[] as $w | $wl[$w] | select(.inrun_ratio_median != null)
+	 | [S("  " + ($w | lj(18)) + " "), F(.inrun_ratio_median; 3; 6), S("  per pair ")] + per("inrun_ratio")
+	 + [S("; hooks attached "), F(.hooks_attached_share_median * 100; 1; 0), S("% of the time")] | line)
+   else empty end),
   ($comps | keys_unsorted[] as $tool | $comps[$tool]
    | tput_row($tool),
      (if .calls_client_per_tx_median != null then

@@ -40,7 +40,8 @@ def summarize_arm($runs; $w; $arm):
 	     other_cpu_pct: [$u.other_cpu_pct, $t.other_cpu_pct],
 	     tracer_cpu_pct: $t.tracer_cpu_pct,
 	     untraced_cpu_us_per_tx: $u.cpu_us_per_tx, traced_cpu_us_per_tx: $t.cpu_us_per_tx,
-	     cpu_per_tx_ratio: ratio($t.cpu_us_per_tx; $u.cpu_us_per_tx)}
+	     cpu_per_tx_ratio: ratio($t.cpu_us_per_tx; $u.cpu_us_per_tx),
+	     inrun_ratio: ($t.inrun // {}).ratio, hooks_attached_share: ($t.inrun // {}).attached}
 	    + (if ($u.latency | truthy) or ($t.latency | truthy) then
 		{untraced_p99_us: ($u | p99), traced_p99_us: ($t | p99),
 		 p99_ratio: ratio($t | p99; $u | p99),
@@ -69,7 +70,10 @@ def summarize_arm($runs; $w; $arm):
 	   tracer_cpu_pct_median: ($rows | map(.tracer_cpu_pct) | med),
 	   untraced_cpu_us_per_tx_median: ($rows | map(.untraced_cpu_us_per_tx) | med),
 	   traced_cpu_us_per_tx_median: ($rows | map(.traced_cpu_us_per_tx) | med),
-	   cpu_per_tx_ratio_median: ($rows | map(.cpu_per_tx_ratio) | med)}
+	   cpu_per_tx_ratio_median: ($rows | map(.cpu_per_tx_ratio) | med),
+	   # Rate over a traced run against its rate far from dblat's hooks (scripts/bench/inrun.awk)
+	   inrun_ratio_median: ($all | map(.inrun_ratio) | med),
+	   hooks_attached_share_median: ($all | map(.hooks_attached_share) | med)}
 	| .implied_tput_ratio = (.cpu_per_tx_ratio_median as $c | if ($c | truthy) then 1 / $c else null end)
 	| if any($rows[]; has("p99_ratio")) then
 		. + {untraced_p99_us_median: ($rows | map(.untraced_p99_us) | med),
