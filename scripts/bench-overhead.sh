@@ -317,10 +317,15 @@ run_load() {
 # budget dblat traces a load that has just begun whole until it is judged
 # over the budget (well under a second), and that start is reported per
 # session ("traced whole"), not spread over the first run's ratio.
+WARM_TX=0
 block_warm_up() {
+	local _tps ntx _lat
+	WARM_TX=0
 	[ "$BLOCK_WARM_SECS" -gt 0 ] || return 0
 	"$PG_BIN/pgbench" -h "$PG_SOCK" -p "$PG_PORT" -U postgres -n -S -M prepared -c "$CLIENTS" -j "$THREADS" \
 		-T "$BLOCK_WARM_SECS" bench >"$BENCH_TMP/block-warm.out" 2>&1 || true
+	read -r _tps ntx _lat < <(pgb_parse "$BENCH_TMP/block-warm.out")
+	[ "$ntx" = null ] || WARM_TX=$ntx
 }
 
 # ---------------------------------------------------------------------------
@@ -373,6 +378,7 @@ dblat_block() {
 	blog " dblat attached in $attach_s s (pid $TRACER_PID${DBLAT_ARGS:+, args $DBLAT_ARGS})"
 	sleep 1 # let the attach work (and its CPU) settle
 	block_warm_up
+	local warm_tx=$WARM_TX
 	tk0=$(proc_cpu_ticks "$TRACER_PID")
 	local ts0
 	ts0=$(now_s)
@@ -404,8 +410,9 @@ dblat_block() {
 	fi
 	# Statements dblat should have seen: one per -S transaction, 7 per TPC-B one.
 	local expect
-	expect=$(jq -s --argjson blk "$blk" --argjson stm "$W_STMTS_JSON" \
-		'[ .[] | select(.block == $blk and (.arm | startswith("dblat"))) | (.transactions // 0) * ($stm[.workload] // 1) ] | add // 0' "$RUNS")
+	# ... and one per transaction of the warm-up (-S), which dblat traced too.
+	expect=$(jq -s --argjson blk "$blk" --argjson stm "$W_STMTS_JSON" --argjson warm "$warm_tx" \
+		'[ .[] | select(.block == $blk and (.arm | startswith("dblat"))) | (.transactions // 0) * ($stm[.workload] // 1) ] | add // 0 | . + $warm' "$RUNS")
 	jq -c --argjson blk "$blk" --argjson pair "$pair" --argjson rc "$rc" \
 		--argjson attach "$attach_s" --argjson hwm "${hwm:-0}" --argjson rss "${rss:-0}" \
 		--argjson maps "${maps:-0}" --argjson nprogs "${nprogs:-0}" --argjson progs "$progjson" \
