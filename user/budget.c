@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 #include <math.h>
+#include <string.h>
 #include "budget.h"
 
 void budget_init(struct budget *b, unsigned limit_pct, unsigned ncpus)
@@ -51,4 +52,25 @@ unsigned budget_next(struct budget *b, const struct budget_reading *r)
 	want = floor(b->limit / b->full_cost * 100);
 	b->pct = want < 1 ? 1 : want > BUDGET_MAX_PCT ? BUDGET_MAX_PCT : (unsigned)want;
 	return b->pct;
+}
+
+double toll_add(struct toll *t, double on_ns, double off_ns)
+{
+	double v[TOLL_PAIRS], x;
+	unsigned i, j;
+
+	t->diff[t->next] = on_ns - off_ns;
+	t->next = (t->next + 1) % TOLL_PAIRS;
+	if (t->n < TOLL_PAIRS)
+		t->n++;
+	memcpy(v, t->diff, sizeof(v));
+	/* 15 values at most: insertion sort. */
+	for (i = 1; i < t->n; i++) {
+		x = v[i];
+		for (j = i; j > 0 && v[j - 1] > x; j--)
+			v[j] = v[j - 1];
+		v[j] = x;
+	}
+	x = t->n % 2 ? v[t->n / 2] : (v[t->n / 2 - 1] + v[t->n / 2]) / 2;
+	return x > 0 ? x : 0;
 }

@@ -39,9 +39,26 @@ struct budget_reading {
 	uint64_t slice_ns;	/* a part of it over which BPF run time was read (0: none) */
 	uint64_t bpf_ns;	/* run time of dblat's programs in the slice */
 	uint64_t hook_runs;	/* their runs in the slice */
-	double toll_ns;		/* what a hook run costs its syscall beyond the program's run time */
+	double toll_ns;		/* what a hook run costs its syscall beyond the program's run time (struct toll) */
 	bool held;		/* every call must stay traced whatever it costs (HTTP requests are bound) */
 };
+
+/*
+ * The toll of a hook run, from pairs of timings of a syscall of dblat's own:
+ * one just after the hooks came back, one just after they left. A pair's
+ * difference is taken a window apart, so the machine's drift barely enters
+ * it; the median of the last TOLL_PAIRS rides over a timing that was
+ * preempted.
+ */
+#define TOLL_PAIRS 15
+
+struct toll {
+	double diff[TOLL_PAIRS];
+	unsigned n, next;
+};
+
+/* Adds one pair; the median of those kept, at least 0. */
+double toll_add(struct toll *t, double on_ns, double off_ns);
 
 void budget_init(struct budget *b, unsigned limit_pct, unsigned ncpus);
 /*

@@ -8,7 +8,6 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,23 +237,6 @@ static void choose_budget(void)
 	env.budget_pct = DEFAULT_BUDGET_PCT;
 }
 
-/* What a syscall of dblat's own costs (ns, the least of a few rounds): the hooks' toll is the difference once attached. */
-static double syscall_ns(void)
-{
-	double best = 0;
-
-	for (int round = 0; round < 3; round++) {
-		uint64_t t0 = mono_ns(), t;
-
-		for (int i = 0; i < 10000; i++)
-			syscall(SYS_getppid);
-		t = mono_ns() - t0;
-		if (!round || t / 1e4 < best)
-			best = t / 1e4;
-	}
-	return best;
-}
-
 static bool serves_http(void *col)
 {
 	return collector_serves_http(col);
@@ -451,14 +433,14 @@ int main(int argc, char **argv)
 	to.sampling = windows;
 	to.windows_at_start = env.sample_pct != 0;
 	if (env.budget_pct)
-		untraced_ns = syscall_ns();
+		untraced_ns = syscall_ns(STARTUP_TOLL_ROUNDS);
 	run.tr = tracer_open(&to, on_event, &run);
 	if (!run.tr) {
 		err = 1;
 		goto cleanup;
 	}
 	if (env.budget_pct) {
-		toll_ns = syscall_ns() - untraced_ns;
+		toll_ns = syscall_ns(STARTUP_TOLL_ROUNDS) - untraced_ns;
 		if (toll_ns < 0)
 			toll_ns = 0;
 		budget_init(&run.budget, env.budget_pct, (unsigned)sysconf(_SC_NPROCESSORS_ONLN));

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <bpf/bpf.h>
 #include "dblat.h"
 #include "mono_clock.h"
@@ -51,6 +52,42 @@ static void say_hooks(const struct sampler *s, const char *what)
 	if (!s->verbose || clock_gettime(CLOCK_REALTIME, &ts))
 		return;
 	fprintf(stderr, "dblat: hooks %s at %lld.%06ld\n", what, (long long)ts.tv_sec, ts.tv_nsec / 1000);
+}
+
+#define TOLL_CALLS 125
+/* Rounds of TOLL_CALLS per timing around a window: about a quarter of a millisecond. */
+#define WINDOW_TOLL_ROUNDS 8
+/* Pairs before they replace the start-up toll, which is timed under the load once before and once after. */
+#define TOLL_PAIRS_TRUSTED 5
+
+double syscall_ns(unsigned rounds)
+{
+	double best = 0;
+
+	for (unsigned round = 0; round < rounds; round++) {
+		uint64_t t0 = mono_ns(), t;
+
+		for (int i = 0; i < TOLL_CALLS; i++)
+			syscall(SYS_getppid);
+		t = mono_ns() - t0;
+		if (!round || (double)t / TOLL_CALLS < best)
+			best = (double)t / TOLL_CALLS;
+	}
+	return best;
+}
+
+/* Budget: the hooks just left; with the timing taken when they came back, a pair for the toll. */
+static void toll_pair(struct sampler *s)
+{
+	double off, median;
+
+	if (!s->budget || !s->toll_on)
+		return;
+	off = syscall_ns(WINDOW_TOLL_ROUNDS);
+	median = toll_add(&s->toll, s->toll_on, off);
+	if (s->toll.n >= TOLL_PAIRS_TRUSTED)
+		s->toll_ns = median;
+	s->toll_on = 0;
 }
 
 static uint32_t cost_ppm(double share)
@@ -294,6 +331,8 @@ static uint64_t hooks_back(struct sampler *s, unsigned pct, bool marker)
 	window_event(s, now, 0, pct, DBLAT_WIN_REOPENED);
 	tracer_data_hooks(s->tr, true);
 	say_hooks(s, "on");
+	if (s->budget)
+		s->toll_on = syscall_ns(WINDOW_TOLL_ROUNDS);
 	s->detached = false;
 	return now;
 }
@@ -431,6 +470,7 @@ int sampler_tick(struct sampler *s, uint64_t now, int max_ms)
 			say_hooks(s, "off");
 			s->detached = true;
 			s->detach_by = 0;
+			toll_pair(s);
 			/* The window is over and its calls have ended: what it cost sets the next one. */
 			if (s->budget && s->measuring)
 				rejudge(s);

@@ -38,7 +38,9 @@ struct sampler {
 	uint64_t slice_end;		/* ... until then */
 	uint64_t slice_start, bpf_at, runs_at;
 	uint64_t slice_ns, slice_bpf, slice_runs;	/* the last slice read */
-	double toll_ns;
+	double toll_ns;			/* what a hook run costs its syscall: at start-up, then from pairs */
+	double toll_on;			/* a syscall's time since the hooks came back (0: none taken) */
+	struct toll toll;
 	bool verbose;			/* say each judgment on stderr */
 	/* Budget: is there a reason to trace every call whatever it costs now? NULL: none. */
 	bool (*hold)(void *ctx);
@@ -54,6 +56,10 @@ void sampler_start(struct sampler *s, struct tracer *tr, unsigned pct, struct bu
 int sampler_tick(struct sampler *s, uint64_t now, int max_ms);
 /* The run ends: the open window, if any, closes now (the hooks stay for the final drain). */
 void sampler_stop(struct sampler *s, uint64_t now);
+/* A getppid of dblat's own, in ns: the least of ROUNDS timings (one preempted by the load does not count). */
+double syscall_ns(unsigned rounds);
+/* Rounds for the toll at start-up, before and after the hooks attach. */
+#define STARTUP_TOLL_ROUNDS 80
 /* Can BPF run time be read here (BPF statistics)? 0 or -errno. */
 int sampler_can_measure(void);
 

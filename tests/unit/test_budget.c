@@ -140,3 +140,23 @@ TEST(budget_held_stretches_do_not_count)
 	CHECK_EQ_INT(budget_next(&b, &over), 100);
 	CHECK_EQ_INT(budget_next(&b, &over), 20);
 }
+
+TEST(budget_toll_is_the_median_of_pairs)
+{
+	struct toll t = {};
+
+	/* One pair: its difference; a negative one (drift) counts as nothing. */
+	CHECK(near(toll_add(&t, 300, 200), 100));
+	CHECK(near(toll_add(&t, 180, 200), 40));
+	CHECK(near(toll_add(&t, 310, 200), 100));
+	/* A timing preempted by the load (900 ns) does not move the median far. */
+	CHECK(near(toll_add(&t, 1100, 200), 105));
+	CHECK(near(toll_add(&t, 290, 200), 100));
+	/* Only the last TOLL_PAIRS count: a new level takes over. */
+	for (int i = 0; i < TOLL_PAIRS; i++)
+		toll_add(&t, 250, 200);
+	CHECK(near(toll_add(&t, 250, 200), 50));
+	CHECK_EQ_INT(t.n, TOLL_PAIRS);
+	t = (struct toll){};
+	CHECK(near(toll_add(&t, 100, 200), 0));
+}
