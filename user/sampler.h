@@ -33,6 +33,7 @@ struct sampler {
 	/* Budget: what the stretch traced last cost. */
 	bool measuring;			/* a stretch's cost is being read */
 	uint64_t user_at;		/* dblat's CPU time when it began */
+	uint64_t fixed_ns;		/* ... of which since spent on what any window costs (hooks, sweep, timings) */
 	uint64_t traced_ns;		/* its length, once it ended */
 	int stats_fd;			/* BPF statistics on while >= 0 */
 	uint64_t slice_end;		/* ... until then */
