@@ -31,8 +31,12 @@ unsigned budget_next(struct budget *b, const struct budget_reading *r)
 	if (!r->traced_ns || !r->slice_ns)
 		return b->pct;
 	cost = stretch_cost(b, r);
-	/* Up at once, down by three quarters: a load that grows is caught, one quiet stretch does not undo it. */
-	b->full_cost = cost > b->full_cost ? cost : (b->full_cost + 3 * cost) / 4;
+	/*
+	 * Up at once, down by half: a load that grows is caught in one window,
+	 * and one quiet window (a gap between two runs of a load) only doubles
+	 * the next, which the load pays for if it comes back.
+	 */
+	b->full_cost = cost > b->full_cost ? cost : (b->full_cost + cost) / 2;
 	if (b->full_cost > b->peak_cost)
 		b->peak_cost = b->full_cost;
 	if (r->held) {
