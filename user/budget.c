@@ -7,6 +7,7 @@ void budget_init(struct budget *b, unsigned limit_pct, unsigned ncpus)
 {
 	b->limit = limit_pct / 100.0;
 	b->ncpus = ncpus ? ncpus : 1;
+	b->hook_factor = BUDGET_HOOK_FACTOR;
 	b->full_cost = -1;
 	b->peak_cost = 0;
 	b->pct = 100;
@@ -14,13 +15,13 @@ void budget_init(struct budget *b, unsigned limit_pct, unsigned ncpus)
 	b->held_over = false;
 }
 
-/* Share of the host's CPUs that tracing every call would take, judged by one stretch. */
+/* Share of the host's CPUs that tracing every call would take from the load, judged by one stretch. */
 static double stretch_cost(const struct budget *b, const struct budget_reading *r)
 {
 	double user = (double)r->user_ns / r->traced_ns;
 	double bpf = (r->bpf_ns + r->hook_runs * r->toll_ns) / r->slice_ns;
 
-	return (user + bpf) / b->ncpus;
+	return (user + b->hook_factor * bpf) / b->ncpus;
 }
 
 unsigned budget_next(struct budget *b, const struct budget_reading *r)

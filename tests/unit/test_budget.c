@@ -35,6 +35,7 @@ TEST(budget_keeps_every_call_while_it_fits)
 	struct budget_reading r = reading(250, 5, 1, 10000);
 
 	budget_init(&b, 2, 2);
+	b.hook_factor = 1;
 	/* (5/250 + (1 + 1) / 100) / 2 CPUs = 2% of the host: at the limit, not over it. */
 	CHECK_EQ_INT(budget_next(&b, &r), 100);
 	CHECK(near(b.full_cost, 0.02));
@@ -48,12 +49,14 @@ TEST(budget_windows_sized_to_fit_once_over)
 	struct budget_reading r = reading(250, 40, 15, 30000);
 
 	budget_init(&b, 2, 2);
+	b.hook_factor = 1;
 	/* One stretch over it could be a burst: every call still. */
 	CHECK_EQ_INT(budget_next(&b, &r), 100);
 	CHECK(near(b.full_cost, 0.17));
 	CHECK_EQ_INT(budget_next(&b, &r), 11);
 	/* The toll counts: without it the same stretch costs 15.5%. */
 	budget_init(&b, 2, 2);
+	b.hook_factor = 1;
 	r.toll_ns = 0;
 	CHECK_EQ_INT(budget_next(&b, &r), 100);
 	CHECK_EQ_INT(budget_next(&b, &r), 12);
@@ -65,6 +68,7 @@ TEST(budget_rises_at_once_and_falls_by_half)
 	struct budget_reading hi = reading(100, 0, 10, 0), lo = reading(100, 0, 2, 0);
 
 	budget_init(&b, 2, 1);
+	b.hook_factor = 1;
 	CHECK_EQ_INT(budget_next(&b, &hi), 100);
 	CHECK_EQ_INT(budget_next(&b, &hi), 20);
 	/* One quiet window: the estimate goes half of the way down, the share follows. */
@@ -81,6 +85,7 @@ TEST(budget_back_to_every_call_only_well_under)
 			      quiet = reading(100, 0, 0.2, 0);
 
 	budget_init(&b, 2, 1);
+	b.hook_factor = 1;
 	CHECK_EQ_INT(budget_next(&b, &over), 100);
 	CHECK_EQ_INT(budget_next(&b, &over), 50);
 	/* 2.8%, 2.2%, then 1.9%: under the limit is not enough (windows as large as may be). */
@@ -99,6 +104,7 @@ TEST(budget_keeps_its_share_without_a_reading)
 	struct budget_reading over = reading(100, 0, 10, 0), none = reading(100, 50, 0, 0);
 
 	budget_init(&b, 2, 1);
+	b.hook_factor = 1;
 	CHECK_EQ_INT(budget_next(&b, &over), 100);
 	CHECK_EQ_INT(budget_next(&b, &over), 20);
 	none.slice_ns = 0;
@@ -117,6 +123,7 @@ TEST(budget_a_burst_is_not_a_load)
 	struct budget_reading burst = reading(500, 0, 5, 0), calm = reading(500, 0, 0.05, 0);
 
 	budget_init(&b, 1, 1);
+	b.hook_factor = 1;
 	/* Connections opening for half a second cost 5%; the next judgment is calm again. */
 	CHECK_EQ_INT(budget_next(&b, &burst), 100);
 	CHECK_EQ_INT(budget_next(&b, &calm), 100);
@@ -132,6 +139,7 @@ TEST(budget_held_stretches_do_not_count)
 
 	held.held = true;
 	budget_init(&b, 1, 1);
+	b.hook_factor = 1;
 	/* Over it while held: every call, and the run is marked as having been over. */
 	CHECK_EQ_INT(budget_next(&b, &held), 100);
 	CHECK_EQ_INT(budget_next(&b, &held), 100);
@@ -160,4 +168,17 @@ TEST(budget_toll_is_the_median_of_pairs)
 	CHECK_EQ_INT(t.n, TOLL_PAIRS);
 	t = (struct toll){};
 	CHECK(near(toll_add(&t, 100, 200), 0));
+}
+
+TEST(budget_counts_what_the_load_pays)
+{
+	struct budget b;
+	struct budget_reading r = reading(250, 5, 1, 10000);
+
+	/* dblat 2% of a core, its hooks 2% measured and 4% to the load: 3% of two CPUs, over 2%. */
+	budget_init(&b, 2, 2);
+	CHECK(near(b.hook_factor, 2));
+	CHECK_EQ_INT(budget_next(&b, &r), 100);
+	CHECK(near(b.full_cost, 0.03));
+	CHECK_EQ_INT(budget_next(&b, &r), 66);
 }
