@@ -366,6 +366,8 @@ static void go_full(struct sampler *s)
 {
 	uint64_t now = hooks_back(s, 100, true);
 
+	/* The hooks stay: a timing taken now would pair with one taken after a stretch of any length. */
+	s->toll_on = 0;
 	tracer_windows(s->tr, false);
 	tracer_sample_window(s->tr, true);
 	s->detach_by = 0;
