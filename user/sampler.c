@@ -36,6 +36,12 @@
 #define FULL_SLICE_NS (50 * MS)
 #define WINDOW_SLICE_NS (30 * MS)
 
+/* The stretch of every call under way: a short one confirms a stretch over the budget. */
+static uint64_t full_len(const struct sampler *s)
+{
+	return s->budget->over ? FULL_CONFIRM_NS : FULL_JUDGE_NS;
+}
+
 static uint64_t own_cpu_ns(void)
 {
 	struct rusage ru;
@@ -374,7 +380,6 @@ static void go_full(struct sampler *s)
 	s->pct = 100;
 	s->opened = now;
 	s->period_start = now;
-	s->full_len = FULL_JUDGE_NS;
 	stretch_begin(s, FULL_SLICE_NS);
 }
 
@@ -433,7 +438,6 @@ static void full_period_over(struct sampler *s, uint64_t now)
 	pct = stretch_judge(s, s->hold && s->hold(s->hold_ctx));
 	if (pct == 100) {
 		s->period_start = now;
-		s->full_len = s->budget->over ? FULL_CONFIRM_NS : FULL_JUDGE_NS;
 		stretch_begin(s, FULL_SLICE_NS);
 		return;
 	}
@@ -465,7 +469,6 @@ void sampler_start(struct sampler *s, struct tracer *tr, unsigned pct, struct bu
 		s->pct = 100;
 		s->opened = now;
 		s->user_at = own_cpu_ns();
-		s->full_len = FULL_JUDGE_NS;
 		stretch_begin(s, FULL_SLICE_NS);
 		return;
 	}
@@ -482,7 +485,7 @@ int sampler_tick(struct sampler *s, uint64_t now, int max_ms)
 	if (s->slice_end && now >= s->slice_end)
 		slice_end(s);
 	if (s->pct == 100) {
-		if (now >= s->period_start + s->full_len)
+		if (now >= s->period_start + full_len(s))
 			full_period_over(s, now);
 	} else {
 		if (!s->opened && now >= s->open_at)
@@ -509,7 +512,7 @@ int sampler_tick(struct sampler *s, uint64_t now, int max_ms)
 	if (s->detach_by)
 		return max_ms < DETACH_POLL_MS ? max_ms : DETACH_POLL_MS;
 	if (s->pct == 100)
-		due = s->period_start + s->full_len;
+		due = s->period_start + full_len(s);
 	else
 		due = s->opened ? s->close_at : s->open_at;
 	if (s->slice_end && s->slice_end < due)

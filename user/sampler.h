@@ -27,7 +27,6 @@ struct sampler {
 	uint64_t period_start;		/* the current period began */
 	uint64_t open_at, close_at;
 	uint64_t opened;		/* the open window's (or stretch of every call's) start; 0: none open */
-	uint64_t full_len;		/* budget: the length of the stretch of every call under way */
 	uint64_t detach_by;		/* after a window: detach the hooks then at the latest; 0: done */
 	bool detached;
 	/* Budget: what the stretch traced last cost. */

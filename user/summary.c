@@ -414,7 +414,7 @@ int pool_method(const struct pool_stats *p)
 }
 
 /* Under a budget, ns every call was traced; a stretch still going on runs to the summary's time. */
-static double full_ns(const struct summary *s)
+static double full_traced_ns(const struct summary *s)
 {
 	double now = s->start_ns + s->duration_s * 1e9;
 
@@ -423,14 +423,14 @@ static double full_ns(const struct summary *s)
 
 double summary_full_s(const struct summary *s)
 {
-	return full_ns(s) / 1e9;
+	return full_traced_ns(s) / 1e9;
 }
 
 double summary_traced_s(const struct summary *s)
 {
 	if (!s->sample_pct && !s->budget_pct)
 		return s->duration_s;
-	return (s->sampled_ns + full_ns(s)) / 1e9;
+	return (s->sampled_ns + full_traced_ns(s)) / 1e9;
 }
 
 int summary_sampling_words(const struct summary *s, char *buf, size_t size)

@@ -296,7 +296,6 @@ static void budget_mark(struct collector *c, uint64_t start, uint64_t end, uint3
 	CHECK_EQ_INT(collector_handle(c, &e, sizeof(e)), 0);
 }
 
-
 /*
  * A budget: every call traced for 0.5 s, then over it, a window of 150 ms,
  * then every call again from 2.3 s (after the hooks were away).
