@@ -530,7 +530,13 @@ void session_msg(struct collector *c, struct conn *k, const struct pg_msg *m)
 	case 'Z':
 		if (pg_parse_ready(m, &st) != 0)
 			break;
-		if (!s->ready && (s->startup_ns || s->authok_ns)) {
+		/*
+		 * Opened only if seen from its start: one picked up at its
+		 * authentication (a window opened mid-way, or dblat attached)
+		 * began untraced, and counting it would put sessions over the
+		 * time traced above their rate.
+		 */
+		if (!s->ready && (s->startup_ns || s->tls_ns)) {
 			if (!s->counted_open)
 				set_open(c, k, true, m->ts_ns);
 			on_ready(c, k, m->ts_ns);
