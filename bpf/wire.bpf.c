@@ -27,6 +27,54 @@ const volatile bool sampling = false;		/* the window gate is kept (--sample, or 
 __u32 windows_on;				/* ... and connections are traced in windows now */
 __u32 sample_on;				/* ... and one is open (user space opens and closes them) */
 
+const volatile bool self_timed = false;		/* a CPU budget reads the data hooks' cost (self_cost) */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dblat_self_cost);
+} self_cost SEC(".maps");
+
+/* A timed run longer than this was preempted (syscall tracepoints may sleep): not counted. */
+#define SELF_TIME_MAX_NS 200000
+
+/* A data hook begins: counted, and now and then timed (returns its start, else 0). */
+static __always_inline __u64 self_cost_begin(void)
+{
+	__u32 zero = 0;
+	struct dblat_self_cost *c;
+
+	if (!self_timed)
+		return 0;
+	c = bpf_map_lookup_elem(&self_cost, &zero);
+	if (!c)
+		return 0;
+	c->runs++;
+	if (c->countdown) {
+		c->countdown--;
+		return 0;
+	}
+	c->countdown = DBLAT_SELF_TIME_EVERY - 1;
+	return bpf_ktime_get_ns();
+}
+
+static __always_inline void self_cost_end(__u64 start)
+{
+	__u32 zero = 0;
+	struct dblat_self_cost *c;
+	__u64 ns;
+
+	if (!start)
+		return;
+	ns = bpf_ktime_get_ns() - start;
+	c = bpf_map_lookup_elem(&self_cost, &zero);
+	if (c && ns < SELF_TIME_MAX_NS) {
+		c->timed++;
+		c->timed_ns += ns;
+	}
+}
+
 /* Traced in windows now: what needs every call is off. */
 static __always_inline bool sampled(void)
 {
@@ -1500,8 +1548,7 @@ enum {
 		  BIT(NR_recvfrom) | BIT(NR_sendmsg) | BIT(NR_recvmsg))
 
 /* Every syscall of every process comes here: say no in as few instructions as possible. */
-SEC("tp_btf/sys_exit")
-int BPF_PROG(dbl_sys_exit, struct pt_regs *regs, long ret)
+static __always_inline int on_sys_exit(struct pt_regs *regs, long ret)
 {
 	long nr = regs->orig_ax;
 	int dir = DBLAT_DIR_RECV, shape = BUF_FLAT;
@@ -1549,6 +1596,16 @@ int BPF_PROG(dbl_sys_exit, struct pt_regs *regs, long ret)
 	return data_exit(regs, dir, shape, ret);
 }
 
+SEC("tp_btf/sys_exit")
+int BPF_PROG(dbl_sys_exit, struct pt_regs *regs, long ret)
+{
+	__u64 start = self_cost_begin();
+	int rc = on_sys_exit(regs, ret);
+
+	self_cost_end(start);
+	return rc;
+}
+
 #define SEND_NRS (BIT(NR_write) | BIT(NR_writev) | BIT(NR_sendto) | BIT(NR_sendmsg))
 
 /*
@@ -1556,8 +1613,7 @@ int BPF_PROG(dbl_sys_exit, struct pt_regs *regs, long ret)
  * instead of it once a PostgreSQL connection over a Unix socket is seen:
  * an entry hook runs on every syscall of every process.
  */
-SEC("tp_btf/sys_enter")
-int BPF_PROG(dbl_send_enter, struct pt_regs *regs, long nr)
+static __always_inline int on_send_enter(struct pt_regs *regs, long nr)
 {
 	__u64 id, key;
 	struct dblat_conn *c;
@@ -1576,6 +1632,16 @@ int BPF_PROG(dbl_send_enter, struct pt_regs *regs, long nr)
 	return 0;
 }
 
+SEC("tp_btf/sys_enter")
+int BPF_PROG(dbl_send_enter, struct pt_regs *regs, long nr)
+{
+	__u64 start = self_cost_begin();
+	int rc = on_send_enter(regs, nr);
+
+	self_cost_end(start);
+	return rc;
+}
+
 /*
  * A Unix stream send queues its bytes on the peer and wakes it from inside
  * the sender's syscall, before it returns: often the woken backend runs
@@ -1584,8 +1650,7 @@ int BPF_PROG(dbl_send_enter, struct pt_regs *regs, long nr)
  * (for a send of many buffers, its last one). Only socket sends reach it,
  * where an entry hook would run on every syscall of every process.
  */
-SEC("tp_btf/sk_data_ready")
-int BPF_PROG(dbl_unix_queued, struct sock *sk)
+static __always_inline int on_unix_queued(struct sock *sk)
 {
 	__u32 zero = 0;
 	struct unix_queued *q;
@@ -1609,6 +1674,16 @@ int BPF_PROG(dbl_unix_queued, struct sock *sk)
 	return 0;
 }
 
+SEC("tp_btf/sk_data_ready")
+int BPF_PROG(dbl_unix_queued, struct sock *sk)
+{
+	__u64 start = self_cost_begin();
+	int rc = on_unix_queued(sk);
+
+	self_cost_end(start);
+	return rc;
+}
+
 /*
  * Runs on every context switch on the host, and returns at once until some
  * client process hands a connection from one thread to another (a shared
@@ -1617,9 +1692,7 @@ int BPF_PROG(dbl_unix_queued, struct sock *sk)
  * (measured: sleep alone put the p99 7% under the client's own, sleep and
  * preemption within 5%).
  */
-SEC("tp_btf/sched_switch")
-int BPF_PROG(dbl_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
-	     unsigned int prev_state)
+static __always_inline int on_sched_switch(struct task_struct *prev, struct task_struct *next)
 {
 	__u32 tgid, tid;
 	struct offcpu *o;
@@ -1650,6 +1723,17 @@ int BPF_PROG(dbl_sched_switch, bool preempt, struct task_struct *prev, struct ta
 		o->since = 0;
 	}
 	return 0;
+}
+
+SEC("tp_btf/sched_switch")
+int BPF_PROG(dbl_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	__u64 start = self_cost_begin();
+	int rc = on_sched_switch(prev, next);
+
+	self_cost_end(start);
+	return rc;
 }
 
 /*

@@ -248,6 +248,23 @@ struct dblat_gate {
 	__u8 pad[3];
 };
 
+/*
+ * Under a CPU budget: what the data hooks cost, per CPU. Every run is
+ * counted; one in DBLAT_SELF_TIME_EVERY is timed. Kernel BPF statistics
+ * would time every run, and turning them on and off patches the kernel's
+ * text, which stalls the host for milliseconds.
+ */
+struct dblat_self_cost {
+	__u64 runs;
+	__u64 timed;		/* runs timed */
+	__u64 timed_ns;		/* their time */
+	__u32 countdown;	/* runs until the next timed one */
+	__u32 pad;
+};
+
+/* A prime: no period of a load's syscalls lines up with it. */
+#define DBLAT_SELF_TIME_EVERY 29
+
 /* Value of the BPF `conns` map, keyed by tgid << 32 | fd. */
 struct dblat_conn {
 	__u64 id;

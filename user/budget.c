@@ -19,7 +19,7 @@ void budget_init(struct budget *b, unsigned limit_pct, unsigned ncpus)
 static double stretch_cost(const struct budget *b, const struct budget_reading *r)
 {
 	double user = (double)r->user_ns / r->traced_ns;
-	double bpf = (r->bpf_ns + r->hook_runs * r->toll_ns) / r->slice_ns;
+	double bpf = (r->bpf_ns + r->hook_runs * r->toll_ns) / r->attached_ns;
 
 	return (user + b->hook_factor * bpf) / b->ncpus;
 }
@@ -29,7 +29,7 @@ unsigned budget_next(struct budget *b, const struct budget_reading *r)
 	double cost, want;
 
 	/* Nothing to judge by: keep the share. */
-	if (!r->traced_ns || !r->slice_ns)
+	if (!r->traced_ns || !r->attached_ns)
 		return b->pct;
 	cost = stretch_cost(b, r);
 	/*

@@ -48,9 +48,9 @@ struct budget {
 struct budget_reading {
 	uint64_t traced_ns;	/* its length (windows, or a period traced whole) */
 	uint64_t user_ns;	/* dblat's CPU time over it and until its events were read */
-	uint64_t slice_ns;	/* a part of it over which BPF run time was read (0: none) */
-	uint64_t bpf_ns;	/* run time of dblat's programs in the slice */
-	uint64_t hook_runs;	/* their runs in the slice */
+	uint64_t attached_ns;	/* how long the data hooks were attached over it (0: their cost is not known) */
+	uint64_t bpf_ns;	/* their run time meanwhile */
+	uint64_t hook_runs;	/* their runs meanwhile */
 	double toll_ns;		/* what a hook run costs its syscall beyond the program's run time (struct toll) */
 	bool held;		/* every call must stay traced whatever it costs (HTTP requests are bound) */
 };

@@ -403,11 +403,6 @@ int main(int argc, char **argv)
 	if (preflight())
 		return 1;
 	choose_budget();
-	if (env.budget_pct && (err = sampler_can_measure())) {
-		fprintf(stderr, "dblat: cannot read BPF run time (%s): no CPU budget, every call is traced\n",
-			strerror(-err));
-		env.budget_pct = 0;
-	}
 	windows = env.sample_pct || env.budget_pct;
 
 	signal(SIGINT, on_signal);
@@ -432,6 +427,7 @@ int main(int argc, char **argv)
 	to.no_tls_probes = env.no_tls_probes;
 	to.sampling = windows;
 	to.windows_at_start = env.sample_pct != 0;
+	to.self_timed = env.budget_pct != 0;
 	if (env.budget_pct)
 		untraced_ns = syscall_ns(STARTUP_TOLL_ROUNDS);
 	run.tr = tracer_open(&to, on_event, &run);

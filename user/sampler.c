@@ -27,14 +27,6 @@
  * every call of a load at a host's limit is what costs its throughput.
  */
 #define FULL_CONFIRM_NS (150 * MS)
-/*
- * BPF run time is read over a part of each stretch: statistics cost every
- * run two clock reads (about a tenth of a run's time at a host's limit),
- * and turning them on or off patches the kernel's text. 30 ms of a window
- * at -S's maximum rate is some 9,000 runs.
- */
-#define FULL_SLICE_NS (50 * MS)
-#define WINDOW_SLICE_NS (30 * MS)
 
 /* The stretch of every call under way: a short one confirms a stretch over the budget. */
 static uint64_t full_len(const struct sampler *s)
@@ -122,7 +114,7 @@ static void window_event(struct sampler *s, uint64_t start, uint64_t end, unsign
 {
 	struct window_event e;
 
-	window_event_make(&e, start, end, pct, SAMPLE_PERIOD_MS);
+	window_event_make(&e, start, end, pct, (uint32_t)(s->period_ns / MS));
 	e.w.flags = flags;
 	if (s->budget) {
 		e.w.full_cost_ppm = cost_ppm(s->budget->full_cost);
@@ -131,59 +123,13 @@ static void window_event(struct sampler *s, uint64_t start, uint64_t end, unsign
 	tracer_deliver(s->tr, &e, sizeof(e));
 }
 
-int sampler_can_measure(void)
-{
-	int fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
-
-	if (fd < 0)
-		return -errno;
-	close(fd);
-	return 0;
-}
-
-/* BPF statistics on for a slice of traced time. */
-static void slice_begin(struct sampler *s, uint64_t len)
-{
-	uint64_t t0 = thread_cpu_ns();
-
-	if (s->stats_fd >= 0)
-		return;
-	s->slice_ns = 0;
-	s->stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
-	if (s->stats_fd < 0)
-		return;
-	if (tracer_bpf_totals(s->tr, &s->bpf_at, &s->runs_at)) {
-		close(s->stats_fd);
-		s->stats_fd = -1;
-		return;
-	}
-	s->slice_start = mono_ns();
-	s->slice_end = s->slice_start + len;
-	s->fixed_ns += thread_cpu_ns() - t0;
-}
-
-static void slice_end(struct sampler *s)
-{
-	uint64_t ns, runs, now, t0 = thread_cpu_ns();
-
-	if (s->stats_fd < 0)
-		return;
-	now = mono_ns();
-	if (!tracer_bpf_totals(s->tr, &ns, &runs) && now > s->slice_start) {
-		s->slice_ns = now - s->slice_start;
-		s->slice_bpf = ns - s->bpf_at;
-		s->slice_runs = runs - s->runs_at;
-	}
-	close(s->stats_fd);
-	s->stats_fd = -1;
-	s->slice_end = 0;
-	s->fixed_ns += thread_cpu_ns() - t0;
-}
-
-static void stretch_begin(struct sampler *s, uint64_t slice)
+/* A stretch's cost is read from now: the hooks are attached. */
+static void stretch_begin(struct sampler *s)
 {
 	s->measuring = true;
-	slice_begin(s, slice);
+	s->hooked_at = mono_ns();
+	if (tracer_self_cost(s->tr, &s->cost_at))
+		s->hooked_at = 0;
 }
 
 /*
@@ -196,14 +142,19 @@ static unsigned stretch_judge(struct sampler *s, bool held)
 {
 	struct budget_reading r;
 	uint64_t cpu = own_cpu_ns();
+	struct dblat_self_cost now;
 	unsigned pct;
 
-	slice_end(s);
+	memset(&r, 0, sizeof(r));
+	if (s->hooked_at && !tracer_self_cost(s->tr, &now)) {
+		uint64_t timed = now.timed - s->cost_at.timed;
+
+		r.attached_ns = mono_ns() - s->hooked_at;
+		r.hook_runs = now.runs - s->cost_at.runs;
+		r.bpf_ns = timed ? (uint64_t)((double)(now.timed_ns - s->cost_at.timed_ns) / timed * r.hook_runs) : 0;
+	}
 	r.traced_ns = s->traced_ns;
 	r.user_ns = cpu - s->user_at > s->fixed_ns ? cpu - s->user_at - s->fixed_ns : 0;
-	r.slice_ns = s->slice_ns;
-	r.bpf_ns = s->slice_bpf;
-	r.hook_runs = s->slice_runs;
 	r.toll_ns = s->toll_ns;
 	r.held = held;
 	s->measuring = false;
@@ -212,9 +163,9 @@ static unsigned stretch_judge(struct sampler *s, bool held)
 	s->fixed_ns = 0;
 	pct = budget_next(s->budget, &r);
 	if (s->verbose)
-		fprintf(stderr, "dblat: budget: %.3f s traced, dblat %.1f ms CPU, BPF %.2f ms in %.0f ms (%llu runs, "
+		fprintf(stderr, "dblat: budget: %.3f s traced, dblat %.1f ms CPU, BPF %.2f ms in %.0f ms hooked (%llu runs, "
 			"toll %.0f ns each): every call would cost %.2f%% of the CPUs; tracing %u%%%s\n",
-			r.traced_ns / 1e9, r.user_ns / 1e6, r.bpf_ns / 1e6, r.slice_ns / 1e6,
+			r.traced_ns / 1e9, r.user_ns / 1e6, r.bpf_ns / 1e6, r.attached_ns / 1e6,
 			(unsigned long long)r.hook_runs, r.toll_ns, s->budget->full_cost * 100, pct,
 			held ? " (held: requests are bound to statements)" : "");
 	return pct;
@@ -380,7 +331,7 @@ static void go_full(struct sampler *s)
 	s->pct = 100;
 	s->opened = now;
 	s->period_start = now;
-	stretch_begin(s, FULL_SLICE_NS);
+	stretch_begin(s);
 }
 
 /* Budget: the next window's share, judged by the stretch just traced. False: every call from now. */
@@ -409,7 +360,7 @@ static void open_window(struct sampler *s)
 	s->opened = mono_ns();
 	s->close_at = s->opened + s->win_ns;
 	if (s->budget)
-		stretch_begin(s, s->win_ns < WINDOW_SLICE_NS ? s->win_ns : WINDOW_SLICE_NS);
+		stretch_begin(s);
 }
 
 /* A window, or a stretch of every call (pct 100), ends: plan the next window. */
@@ -438,7 +389,7 @@ static void full_period_over(struct sampler *s, uint64_t now)
 	pct = stretch_judge(s, s->hold && s->hold(s->hold_ctx));
 	if (pct == 100) {
 		s->period_start = now;
-		stretch_begin(s, FULL_SLICE_NS);
+		stretch_begin(s);
 		return;
 	}
 	/* Over the budget: windows from the next period on. */
@@ -457,19 +408,18 @@ void sampler_start(struct sampler *s, struct tracer *tr, unsigned pct, struct bu
 	s->tr = tr;
 	s->budget = budget;
 	s->toll_ns = toll_ns;
-	s->stats_fd = -1;
-	s->period_ns = SAMPLE_PERIOD_MS * MS;
+	s->period_ns = (budget ? BUDGET_PERIOD_MS : SAMPLE_PERIOD_MS) * MS;
 	s->period_start = now;
 	srandom((unsigned)now ^ (unsigned)getpid());
 	if (budget) {
-		window_event_budget(&e, (uint32_t)(budget->limit * 100 + 0.5), SAMPLE_PERIOD_MS);
+		window_event_budget(&e, (uint32_t)(budget->limit * 100 + 0.5), BUDGET_PERIOD_MS);
 		tracer_deliver(tr, &e, sizeof(e));
 		tracer_windows(tr, false);
 		tracer_sample_window(tr, true);
 		s->pct = 100;
 		s->opened = now;
 		s->user_at = own_cpu_ns();
-		stretch_begin(s, FULL_SLICE_NS);
+		stretch_begin(s);
 		return;
 	}
 	/* Windows from the start, none open yet (set before the hooks went on: tracer_opts). */
@@ -482,8 +432,6 @@ int sampler_tick(struct sampler *s, uint64_t now, int max_ms)
 {
 	uint64_t due;
 
-	if (s->slice_end && now >= s->slice_end)
-		slice_end(s);
 	if (s->pct == 100) {
 		if (now >= s->period_start + full_len(s))
 			full_period_over(s, now);
@@ -515,8 +463,6 @@ int sampler_tick(struct sampler *s, uint64_t now, int max_ms)
 		due = s->period_start + full_len(s);
 	else
 		due = s->opened ? s->close_at : s->open_at;
-	if (s->slice_end && s->slice_end < due)
-		due = s->slice_end;
 	now = mono_ns();
 	if (due <= now)
 		return 0;
@@ -525,7 +471,6 @@ int sampler_tick(struct sampler *s, uint64_t now, int max_ms)
 
 void sampler_stop(struct sampler *s, uint64_t now)
 {
-	slice_end(s);
 	/* A stretch of every call goes on to the end: the consumer ends it with the run (this says the last estimate). */
 	if (s->pct == 100) {
 		window_event(s, now, 0, 100, s->budget->held_over ? DBLAT_WIN_HELD : 0);

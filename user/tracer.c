@@ -334,6 +334,7 @@ struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void
 	if (o->cap_be)
 		t->skel->rodata->cap_be = o->cap_be;
 	t->skel->rodata->sampling = o->sampling;
+	t->skel->rodata->self_timed = o->self_timed;
 	t->skel->bss->windows_on = o->windows_at_start;
 	/* Under a budget every call is traced until it says otherwise. */
 	t->skel->bss->sample_on = !o->windows_at_start;
@@ -551,51 +552,61 @@ void tracer_sample_window(struct tracer *t, bool on)
 	__atomic_store_n(&t->skel->bss->sample_on, on ? 1 : 0, __ATOMIC_RELEASE);
 }
 
-void tracer_windows(struct tracer *t, bool on)
+int tracer_self_cost(struct tracer *t, struct dblat_self_cost *sum)
 {
-	__atomic_store_n(&t->skel->bss->windows_on, on ? 1 : 0, __ATOMIC_RELEASE);
-}
+	struct dblat_self_cost *per_cpu;
+	__u32 zero = 0;
+	int ncpus = libbpf_num_possible_cpus(), i, err = 0;
 
-int tracer_bpf_totals(struct tracer *t, uint64_t *run_ns, uint64_t *runs)
-{
-	struct bpf_program *prog;
-
-	*run_ns = *runs = 0;
-	bpf_object__for_each_program(prog, t->skel->obj) {
-		struct bpf_prog_info info = {};
-		__u32 len = sizeof(info);
-		int fd = bpf_program__fd(prog);
-
-		if (fd < 0)
-			continue;
-		if (bpf_obj_get_info_by_fd(fd, &info, &len))
-			return -errno;
-		*run_ns += info.run_time_ns;
-		*runs += info.run_cnt;
+	memset(sum, 0, sizeof(*sum));
+	if (ncpus <= 0)
+		return ncpus ? ncpus : -EINVAL;
+	per_cpu = calloc(ncpus, sizeof(*per_cpu));
+	if (!per_cpu)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.self_cost), &zero, per_cpu))
+		err = -errno;
+	for (i = 0; !err && i < ncpus; i++) {
+		sum->runs += per_cpu[i].runs;
+		sum->timed += per_cpu[i].timed;
+		sum->timed_ns += per_cpu[i].timed_ns;
 	}
-	return 0;
+	free(per_cpu);
+	return err;
 }
 
 /* The hooks every data syscall (or send, or context switch) pays for. */
+enum { DATA_HOOK_SYS_EXIT, DATA_HOOK_UNIX_QUEUED, DATA_HOOK_SEND_ENTER, DATA_HOOK_SCHED_SWITCH };
+
 static struct bpf_link **data_hook(struct tracer *t, int i, struct bpf_program **prog)
 {
 	struct wire_bpf *s = t->skel;
 
 	switch (i) {
-	case 0:
+	case DATA_HOOK_SYS_EXIT:
 		*prog = s->progs.dbl_sys_exit;
 		return &s->links.dbl_sys_exit;
-	case 1:
+	case DATA_HOOK_UNIX_QUEUED:
 		*prog = s->progs.dbl_unix_queued;
 		return &s->links.dbl_unix_queued;
-	case 2:
+	case DATA_HOOK_SEND_ENTER:
 		*prog = s->progs.dbl_send_enter;
 		return &s->links.dbl_send_enter;
-	case 3:
+	case DATA_HOOK_SCHED_SWITCH:
 		*prog = s->progs.dbl_sched_switch;
 		return &s->links.dbl_sched_switch;
 	}
 	return NULL;
+}
+
+/*
+ * Pool waits are not timed in windows (they need every call), so a window
+ * leaves the context-switch hook out: each hook attached or detached
+ * patches the kernel's text, and the load stalls while it does.
+ */
+static bool data_hook_wanted(struct tracer *t, int i)
+{
+	return i != DATA_HOOK_SCHED_SWITCH || !__atomic_load_n(&t->skel->bss->windows_on, __ATOMIC_ACQUIRE);
 }
 
 int tracer_data_hooks(struct tracer *t, bool on)
@@ -609,7 +620,7 @@ int tracer_data_hooks(struct tracer *t, bool on)
 			bpf_link__destroy(*link);
 			*link = NULL;
 			t->hooks_off |= 1u << i;
-		} else if (on && (t->hooks_off & (1u << i))) {
+		} else if (on && (t->hooks_off & (1u << i)) && data_hook_wanted(t, i)) {
 			/* Attached meanwhile (tracer_stamp_unix_sends). */
 			if (!*link)
 				*link = bpf_program__attach(prog);
@@ -623,6 +634,14 @@ int tracer_data_hooks(struct tracer *t, bool on)
 		}
 	}
 	return err;
+}
+
+void tracer_windows(struct tracer *t, bool on)
+{
+	__atomic_store_n(&t->skel->bss->windows_on, on ? 1 : 0, __ATOMIC_RELEASE);
+	/* Every call again: the context-switch hook, left out of windows, comes back. */
+	if (!on && (t->hooks_off & (1u << DATA_HOOK_SCHED_SWITCH)))
+		tracer_data_hooks(t, true);
 }
 
 int tracer_conns_map(struct tracer *t)

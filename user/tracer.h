@@ -22,6 +22,7 @@ struct tracer_opts {
 	bool no_tls_probes;	/* no libssl uprobes: encrypted connections are timed only */
 	bool sampling;		/* connections may be traced in windows (include/sample_gate.h) */
 	bool windows_at_start;	/* ... and are from the start (--sample), none open yet */
+	bool self_timed;	/* a CPU budget: the data hooks count their runs and time some (tracer_self_cost) */
 };
 
 typedef int (*tracer_event_fn)(void *ctx, void *data, size_t size);
@@ -45,8 +46,8 @@ uint64_t tracer_map_bytes(struct tracer *t);
 void tracer_sample_window(struct tracer *t, bool on);
 /* Connections are traced in windows (on), or every call (include/sample_gate.h keeps count either way). */
 void tracer_windows(struct tracer *t, bool on);
-/* Run time and runs of the tracer's BPF programs, counted while BPF statistics are on. */
-int tracer_bpf_totals(struct tracer *t, uint64_t *run_ns, uint64_t *runs);
+/* What the data hooks have cost so far, summed over the CPUs (self_timed). */
+int tracer_self_cost(struct tracer *t, struct dblat_self_cost *sum);
 /* Detach (on false) or attach again the hooks of the data path; 0 or -errno. */
 int tracer_data_hooks(struct tracer *t, bool on);
 int tracer_conns_map(struct tracer *t);

@@ -65,13 +65,13 @@ duration=$(jget "$out" '.duration_s')
 share=$(awk -v t="$traced" -v d="$duration" 'BEGIN { printf "%.3f", t / d }')
 # The budget over the estimate; the first 650 ms are traced whole while it is judged.
 [ "$lo" -ge 1 ] && [ "$hi" -le 90 ] && awk -v s="$share" 'BEGIN { exit !(s >= 0.02 && s <= 0.6) }'
-check_true "heavy: windows of $lo to $hi% of each second, $traced s traced of $duration s ($share)" $?
+check_true "heavy: windows of $lo to $hi% of each period, $traced s traced of $duration s ($share)" $?
 # Attached to a load already running: a first stretch of every call (half a second) over the
 # budget, then a short one that confirms it. Two full stretches (a second) would fail this.
 full=$(jget "$out" '.sampling.full_s')
 awk -v f="$full" 'BEGIN { exit !(f > 0 && f <= 0.9) }'
 check_true "heavy: every call traced for $full s before the windows began (at most 0.9 s)" $?
-# Each window is budget / estimate of its second, the estimate rising at once and falling by
+# Each window is budget / estimate of its period, the estimate rising at once and falling by
 # half a window: the largest is at most what the last estimate allows, give or take.
 last=$(jget "$out" '.sampling.full_cost_pct')
 awk -v w="$hi" -v l="$last" -v b="$BUDGET" 'BEGIN { exit !(l > 0 && w <= 2 * 100 * b / l + 1) }'
@@ -115,16 +115,16 @@ check_true "light: all of the run traced" $?
 echo "== after: the heavy load for 4 s, then none"
 out="$TEST_TMP/after.json"
 pgbout="$TEST_TMP/pgbench-after.out"
-dblat_start "$out" -p "$PG_PID" -c "$PGB_COMM" -d 17
+dblat_start "$out" -p "$PG_PID" -c "$PGB_COMM" -d 21
 pgbench_bg "$pgbout" 4 -M prepared
 bg_wait "$BG_PID" || fail "after: pgbench failed: $(tail -n 5 "$pgbout")"
 dblat_wait 30
 grep '^dblat: over its CPU budget' "$DBLAT_OUT"
 check "after: over the budget" "$(jget "$out" '.sampling.over_budget')" true
 full=$(jget "$out" '.sampling.full_s')
-# From the load's end (4 s) the estimate falls by half at each window: from 20 to 40% (the
-# hooks counted BUDGET_HOOK_FACTOR times over) to under 70% of the budget within about 7 s,
-# leaving 4 s or so of the 17 with every call traced again.
+# From the load's end (4 s) the estimate falls by half at each window, one every 2 s: from 10
+# to 40% (the hooks counted BUDGET_HOOK_FACTOR times over) to under 70% of the budget within
+# 8 to 12 s, leaving 4 s or so of the 21 with every call traced again.
 awk -v f="$full" 'BEGIN { exit !(f >= 2.5) }'
 check_true "after: every call traced again once the load was gone (every call for $full s in all)" $?
 last=$(jget "$out" '.sampling.full_cost_pct')

@@ -8,14 +8,14 @@
 
 /*
  * A stretch traced for traced_ms in which dblat used user_ms of CPU and its
- * programs bpf_ms in a 100 ms slice of it, with runs hook runs at 100 ns of toll each.
+ * programs bpf_ms in 100 ms of it hooked, with runs hook runs at 100 ns of toll each.
  */
 static struct budget_reading reading(uint64_t traced_ms, double user_ms, double bpf_ms, uint64_t runs)
 {
 	struct budget_reading r = {
 		.traced_ns = traced_ms * MS,
 		.user_ns = (uint64_t)(user_ms * MS),
-		.slice_ns = 100 * MS,
+		.attached_ns = 100 * MS,
 		.bpf_ns = (uint64_t)(bpf_ms * MS),
 		.hook_runs = runs,
 		.toll_ns = 100,
@@ -107,14 +107,14 @@ TEST(budget_keeps_its_share_without_a_reading)
 	b.hook_factor = 1;
 	CHECK_EQ_INT(budget_next(&b, &over), 100);
 	CHECK_EQ_INT(budget_next(&b, &over), 20);
-	none.slice_ns = 0;
+	none.attached_ns = 0;
 	CHECK_EQ_INT(budget_next(&b, &none), 20);
-	none.slice_ns = 100 * MS;
+	none.attached_ns = 100 * MS;
 	none.traced_ns = 0;
 	CHECK_EQ_INT(budget_next(&b, &none), 20);
 	/* A load far over it: the smallest window, not none. */
 	CHECK_EQ_INT(budget_next(&b, &(struct budget_reading){ .traced_ns = MS, .user_ns = 10 * MS,
-							   .slice_ns = MS, .bpf_ns = MS }), 1);
+							   .attached_ns = MS, .bpf_ns = MS }), 1);
 }
 
 TEST(budget_a_burst_is_not_a_load)
