@@ -95,6 +95,8 @@ THREADS=2
 LIBPQ=${LIBPQ:-/usr/lib/x86_64-linux-gnu/libpq.so.5}
 WL_OPT=
 RATE_PCT=25
+# The first second of a fixed-rate run is left out of its percentiles (scripts/bench/pct.sh --skip-s).
+FR_SKIP_S=1
 
 usage() { sed -n '/^# usage:/,/^# *--keep/p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 
@@ -217,7 +219,7 @@ prog_prefix() {
 # TRACER_PID.
 run_load() {
 	local w=$1 arm=$2 pair=$3 block=${4:-null}
-	local tr=${W_TR[$w]} host sslmode=disable extra=() logpfx='' irpfx='' inrun=null out tf
+	local tr=${W_TR[$w]} host sslmode=disable extra=() logpfx='' irpfx='' inrun=null inrun_p99=null out tf
 	local fb0 fb1 fbn0 fbn1 s0 s1 s0t s1t pg0 pg1 tk0=0 tk1=0 b0="0 0 0" b1="0 0 0" t0 t1 res pct=null tps ntx lat
 	local p0='{}' p1='{}'
 	case $tr in unix) host=$PG_SOCK ;; tcp) host=127.0.0.1 ;; tls) host=127.0.0.1 sslmode=require ;; esac
@@ -265,7 +267,9 @@ run_load() {
 	local pgb_cpu
 	pgb_cpu=$(awk 'NF == 2 && $1 ~ /^[0-9.]+$/ { print $1 + $2 }' "$tf" 2>/dev/null | tail -n 1)
 	if [ -n "$logpfx" ] && compgen -G "$logpfx.*" >/dev/null; then
-		pct=$("$HERE/bench/pct.sh" "$logpfx".*)
+		pct=$("$HERE/bench/pct.sh" --skip-s "$FR_SKIP_S" "$logpfx".*)
+		[ "$block" = null ] || [ ! -f "$BENCH_TMP/dblat.$block.err" ] ||
+			inrun_p99=$("$HERE/bench/inrun-p99.sh" --skip-s "$FR_SKIP_S" "$BENCH_TMP/dblat.$block.err" "$logpfx".*)
 		rm -f "$logpfx".*
 	fi
 	if [ -n "$irpfx" ] && compgen -G "$irpfx.*" >/dev/null; then
@@ -280,7 +284,7 @@ run_load() {
 		--argjson pg0 "$pg0" --argjson pg1 "$pg1" --argjson pgb "${pgb_cpu:-0}" \
 		--argjson tk0 "$tk0" --argjson tk1 "$tk1" --argjson hz "$CLK_TCK" --argjson ncpu "$NCPU" \
 		--arg b0 "$b0" --arg b1 "$b1" --argjson p0 "$p0" --argjson p1 "$p1" \
-		--argjson pct "$pct" --argjson inrun "${inrun:-null}" --arg rate "${RATE:-}" \
+		--argjson pct "$pct" --argjson inrun "${inrun:-null}" --argjson inrun_p99 "${inrun_p99:-null}" --arg rate "${RATE:-}" \
 		--argjson fb0 "$fb0" --argjson fb1 "$fb1" --arg fbn "$fbn0 $fbn1" \
 		--arg args "${W_ARGS[$w]}" --arg tr "${W_TR[$w]}" '
 		($b0 | split(" ") | map(tonumber)) as $b0 | ($b1 | split(" ") | map(tonumber)) as $b1
@@ -306,7 +310,7 @@ run_load() {
 		          programs: ($p1 | with_entries(.key as $k | .value = {
 		                      run_time_ns: (.value[0] - ($p0[$k][0] // 0)),
 		                      run_cnt: (.value[1] - ($p0[$k][1] // 0))}))} end),
-		   latency: $pct, inrun: $inrun}')
+		   latency: $pct, inrun: $inrun, inrun_p99: $inrun_p99}')
 	echo "$res" >>"$RUNS"
 	LAST_TPS=$tps
 	blog "  $w $arm pair $pair: tps $tps$([ "$fb0$fb1" = 00 ] || echo " (foreign tracing progs: $fb0/$fb1)")$([ "$pct" = null ] || echo ", p99 $(jq -r '.total.p99_us' <<<"$pct") us")$([ -z "$TRACER_PID" ] || echo ", tracer CPU $(jq -r '.tracer_cpu_pct | . * 10 | round / 10' <<<"$res")%")"
@@ -556,10 +560,25 @@ fi
 T_END=$(now_s)
 pg_down
 
+# A kernel memory monitor (DAMON) checks pages for access at intervals; on
+# these VMs each check stalls the machine for 10 to 25 ms every half
+# second, which sets the fixed-rate p99 of every arm alike.
+damon_state() {
+	local d st=absent
+	for d in /sys/kernel/mm/damon/admin/kdamonds/*; do
+		[ -r "$d/state" ] || continue
+		st=$(cat "$d/state")
+		[ "$st" = on ] || continue
+		echo "on, sampling every $(($(cat "$d"/contexts/0/monitoring_attrs/intervals/sample_us 2>/dev/null || echo 0) / 1000)) ms"
+		return
+	done
+	echo "$st"
+}
+
 jq -cn --arg mode "$MODE" --arg dargs "$DBLAT_ARGS" --argjson quick "$QUICK" --argjson secs "$SECS" --argjson client_only "$CLIENT_ONLY" \
-	--argjson pairs "$PAIRS" --argjson ncpu "$NCPU" --arg kernel "$(uname -r)" \
+	--argjson pairs "$PAIRS" --argjson ncpu "$NCPU" --arg kernel "$(uname -r)" --arg damon "$(damon_state)" \
 	--argjson scale "$SCALE" --argjson clients "$CLIENTS" --argjson threads "$THREADS" \
-	--argjson rate "${RATE:-null}" --argjson ratepct "$RATE_PCT" --argjson bpfstats "$BPF_STATS" --argjson compare "$COMPARE" \
+	--argjson rate "${RATE:-null}" --argjson ratepct "$RATE_PCT" --argjson frskip "$FR_SKIP_S" --argjson bpfstats "$BPF_STATS" --argjson compare "$COMPARE" \
 	--argjson t0 "$T_START" --argjson t1 "$T_END" \
 	--arg commit "$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" --arg sha "$DBLAT_SHA" \
 	--arg dirty "$(git -C "$REPO_ROOT" status --porcelain 2>/dev/null | grep -qv '^??' && echo yes || echo no)" \
@@ -571,14 +590,14 @@ jq -cn --arg mode "$MODE" --arg dargs "$DBLAT_ARGS" --argjson quick "$QUICK" --a
 	         commit: $commit, worktree_modified: ($dirty == "yes"), client_only: ($client_only == 1),
 	         command: ("dblat " + (if $client_only == 1 then "" else "-p <postmaster pid> " end)
 	                   + "-c pgbench --json FILE" + (if $dargs == "" then "" else " " + $dargs end))},
-	 machine: {cpus: $ncpu, kernel: $kernel},
+	 machine: {cpus: $ncpu, kernel: $kernel, damon: $damon},
 	 cluster: {scale: $scale, shared_buffers: "128MB", synchronous_commit: "off", autovacuum: "off",
 	           fsync: "on", ssl: (if $ssl == "1" then "on" else "off" end)},
 	 pgbench: {clients: $clients, threads: $threads, fixed_rate_tps: $rate, fixed_rate_pct_of_max: $ratepct},
 	 workloads: ($wl | split(" ")),
 	 bpf_stats: (if $bpfstats == 1 then "on in a profile block after the pairs, off in the pairs" else "off" end),
 	 comparisons: ($compare == 1),
-	 p99_method: "pgbench -l per-transaction logs; latency counted from the scheduled start (includes schedule lag); nearest-rank percentile over all transactions of a run"}' \
+	 p99_method: "pgbench -l per-transaction logs; latency counted from the scheduled start (includes schedule lag); nearest-rank percentile over the transactions of a run scheduled after its first \($frskip) s (its start: new backends fault in the shared buffers)"}' \
 	>"$BENCH_TMP/meta.json"
 
 "$HERE/bench/summarize.sh" --meta "$BENCH_TMP/meta.json" --runs "$RUNS" --blocks "$BLOCKS" \

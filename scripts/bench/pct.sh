@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Latency percentiles from pgbench per-transaction logs (pgbench -l).
 #
-# usage: pct.sh LOGFILE...   prints one JSON object on stdout
+# usage: pct.sh [--skip-s S] LOGFILE...   prints one JSON object on stdout
+#
+# --skip-s S leaves out the transactions scheduled in the first S seconds of
+# the logs (from the earliest scheduled start): a run's start, while its
+# backends are new and fault in the shared buffers, makes a backlog of
+# tens of milliseconds that is the same traced or not, and at -R over a
+# few seconds it alone is more than 1% of the transactions.
 #
 # Each line of a pgbench -l log is
 #     client_id transaction_no time script_no time_epoch time_us [schedule_lag]
@@ -16,7 +22,13 @@
 # is no transaction). Percentiles are nearest rank over all transactions: the
 # k-th smallest value, k = ceil(p * n / 100), clamped to 1..n.
 set -euo pipefail
-[ $# -ge 1 ] || { echo "usage: pct.sh LOGFILE..." >&2; exit 2; }
+SKIP_S=0
+if [ "${1:-}" = --skip-s ]; then
+	SKIP_S=${2:-}
+	[[ "$SKIP_S" =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "pct.sh: --skip-s wants seconds" >&2; exit 2; }
+	shift 2
+fi
+[ $# -ge 1 ] || { echo "usage: pct.sh [--skip-s S] LOGFILE..." >&2; exit 2; }
 for f in "$@"; do
 	[ -r "$f" ] || { echo "pct.sh: cannot read $f" >&2; exit 1; }
 done
@@ -24,8 +36,12 @@ done
 # Tag 0: total latency, tag 1: service latency, tag 2: the skipped count
 # (sorts last). Sorted numerically within a tag, so the second awk reads
 # each list in ascending order.
-awk '
+# The earliest scheduled start, in microseconds (printed whole: awk would round a large number).
+T0=$(awk 'NF >= 6 && $3 != "skipped" { s = $5 * 1e6 + $6 - $3; if (!n++ || s < t0) t0 = s }
+	END { printf "%.0f\n", n ? t0 : 0 }' "$@")
+awk -v from="$T0" -v skip="$SKIP_S" '
 	NF < 6 { next }
+	$5 * 1e6 + $6 - ($3 == "skipped" ? 0 : $3) < from + skip * 1e6 { next }
 	$3 == "skipped" { skipped++; next }
 	{
 		t = $3 + 0

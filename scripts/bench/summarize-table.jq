@@ -61,11 +61,14 @@ def med: map(select(. != null)) | sort
 	+ [S(" " + spaces(6) + " at \($res.pgbench.fixed_rate_tps | pystr) tps; service-time p99 ratio "),
 	   F(.p99_service_ratio_median; 3; 0)] | line
    else empty end),
-  (if any($wl[]; .inrun_ratio_median != null) then
+  (if any($wl[]; .inrun_ratio_median != null or .inrun_p99_ratio_median != null) then
 	"within traced runs (mean rate / rate far from the hooks, same seconds: the machine's drift cancels):",
 	($wl | keys_unsorted[] as $w | $wl[$w] | select(.inrun_ratio_median != null)
 	 | [S("  " + ($w | lj(18)) + " "), F(.inrun_ratio_median; 3; 6), S("  per pair ")] + per("inrun_ratio")
-	 + [S("; hooks attached "), F(.hooks_attached_share_median * 100; 1; 0), S("% of the time")] | line)
+	 + [S("; hooks attached "), F(.hooks_attached_share_median * 100; 1; 0), S("% of the time")] | line),
+	($wl | to_entries[] | select(.value.inrun_p99_ratio_median != null) | .value
+	 | [S("  " + ("fixed-rate p99" | lj(18)) + " "), F(.inrun_p99_ratio_median; 3; 6), S("  per pair ")]
+	 + per("inrun_p99_ratio") + [S(" (p99 of the run / p99 far from the hooks)")] | line)
    else empty end),
   ($comps | keys_unsorted[] as $tool | $comps[$tool]
    | tput_row($tool),
