@@ -10,7 +10,7 @@
 # usage: scripts/bench-overhead.sh [--quick] [--out FILE] [--seconds T] [--pairs N]
 #            [--mode NAME] [--dblat-args "ARGS"] [--no-compare] [--compare] [--no-floor]
 #            [--workloads W1,W2..] [--rate-pct P] [--no-bpf-stats] [--scale N]
-#            [--clients N] [--keep]
+#            [--clients N] [--pause-damon] [--keep]
 #
 #   --quick          < 3 min: select over unix+prepared and tcp+simple, fixed
 #                    rate; floor arms in 2 pairs; no TPC-B-like run, no bpftrace
@@ -42,6 +42,9 @@
 #                    and the least per-statement work with no events, timing every statement
 #                    at both ends on the socket tracepoints (scripts/bench/steady-floor)
 #   --no-bpf-stats   no profile block: kernel.bpf_stats_enabled left alone, no BPF run-time figures
+#   --pause-damon    turn the kernel's DAMON monitor off for the run (and back on after): on
+#                    these VMs it stalls the machine 10 to 25 ms every half second, which
+#                    sets the fixed-rate p99 of every arm (the JSON says which was measured)
 #   --keep           keep the temp dir (cluster gone, logs and dblat JSON kept)
 #
 # Design notes
@@ -95,6 +98,7 @@ THREADS=2
 LIBPQ=${LIBPQ:-/usr/lib/x86_64-linux-gnu/libpq.so.5}
 WL_OPT=
 RATE_PCT=25
+PAUSE_DAMON=0
 # The first second of a fixed-rate run is left out of its percentiles (scripts/bench/pct.sh --skip-s).
 FR_SKIP_S=1
 
@@ -120,6 +124,7 @@ while [ $# -gt 0 ]; do
 	--clients) CLIENTS=$2; shift ;;
 	--workloads) WL_OPT=$2; shift ;;
 	--rate-pct) RATE_PCT=$2; shift ;;
+	--pause-damon) PAUSE_DAMON=1 ;;
 	--keep) KEEP_TMP=1 ;;
 	-h | --help) usage ;;
 	*) echo "bench-overhead.sh: unknown option $1" >&2; usage ;;
@@ -158,6 +163,8 @@ bench_need jq ss bpftool /usr/bin/time
 [ "$FLOOR" = 0 ] || [ -x "$FLOOR_BIN" ] || bdie "$FLOOR_BIN is missing: run make bench (or pass --no-floor)"
 [ "$FLOOR" = 0 ] || [ -x "$STEADY_BIN" ] || bdie "$STEADY_BIN is missing: run make bench (or pass --no-floor)"
 bench_init overhead
+DAMON_AT_START=$(damon_state)
+[ "$PAUSE_DAMON" = 0 ] || damon_pause
 RUNS="$BENCH_TMP/runs.jsonl"
 BLOCKS="$BENCH_TMP/blocks.jsonl"
 : >"$RUNS"
@@ -560,23 +567,8 @@ fi
 T_END=$(now_s)
 pg_down
 
-# A kernel memory monitor (DAMON) checks pages for access at intervals; on
-# these VMs each check stalls the machine for 10 to 25 ms every half
-# second, which sets the fixed-rate p99 of every arm alike.
-damon_state() {
-	local d st=absent
-	for d in /sys/kernel/mm/damon/admin/kdamonds/*; do
-		[ -r "$d/state" ] || continue
-		st=$(cat "$d/state")
-		[ "$st" = on ] || continue
-		echo "on, sampling every $(($(cat "$d"/contexts/0/monitoring_attrs/intervals/sample_us 2>/dev/null || echo 0) / 1000)) ms"
-		return
-	done
-	echo "$st"
-}
-
 jq -cn --arg mode "$MODE" --arg dargs "$DBLAT_ARGS" --argjson quick "$QUICK" --argjson secs "$SECS" --argjson client_only "$CLIENT_ONLY" \
-	--argjson pairs "$PAIRS" --argjson ncpu "$NCPU" --arg kernel "$(uname -r)" --arg damon "$(damon_state)" \
+	--argjson pairs "$PAIRS" --argjson ncpu "$NCPU" --arg kernel "$(uname -r)" --arg damon "$([ "$PAUSE_DAMON" = 0 ] && echo "$DAMON_AT_START" || echo "paused for the run (was: $DAMON_AT_START)")" \
 	--argjson scale "$SCALE" --argjson clients "$CLIENTS" --argjson threads "$THREADS" \
 	--argjson rate "${RATE:-null}" --argjson ratepct "$RATE_PCT" --argjson frskip "$FR_SKIP_S" --argjson bpfstats "$BPF_STATS" --argjson compare "$COMPARE" \
 	--argjson t0 "$T_START" --argjson t1 "$T_END" \

@@ -67,9 +67,42 @@ _wait_gone() {
 	! _alive "$pid"
 }
 
+# DAMON, the kernel's data access monitor, checks pages for access at
+# intervals; on these VMs each check stalls the machine for 10 to 25 ms
+# every half second, which sets a fixed-rate p99 traced or not.
+damon_state() {
+	local d st=absent
+	for d in /sys/kernel/mm/damon/admin/kdamonds/*; do
+		[ -r "$d/state" ] || continue
+		st=$(cat "$d/state")
+		[ "$st" = on ] || continue
+		echo "on, sampling every $(($(cat "$d/contexts/0/monitoring_attrs/intervals/sample_us" 2>/dev/null || echo 0) / 1000)) ms"
+		return
+	done
+	echo "$st"
+}
+
+_DAMON_PAUSED=()
+damon_pause() {
+	local d
+	for d in /sys/kernel/mm/damon/admin/kdamonds/*; do
+		[ "$(cat "$d/state" 2>/dev/null)" = on ] || continue
+		echo off >"$d/state" && _DAMON_PAUSED+=("$d")
+	done
+}
+
+damon_restore() {
+	local d
+	for d in "${_DAMON_PAUSED[@]}"; do
+		echo on >"$d/state" || echo "bench: could not turn DAMON back on ($d)" >&2
+	done
+	_DAMON_PAUSED=()
+}
+
 bench_cleanup() {
 	local rc=$? p
 	trap - EXIT INT TERM HUP
+	damon_restore
 	tracer_stop 15 >/dev/null 2>&1
 	for p in "${_BG_PIDS[@]}"; do
 		kill -TERM "$p" 2>/dev/null
