@@ -16,7 +16,8 @@
 #                    rate; floor arms in 2 pairs; no TPC-B-like run, no bpftrace
 #                    comparisons (--compare and --workloads add them back)
 #   (default)        < 15 min: select over {unix,tcp} x {simple,prepared},
-#                    TPC-B-like, fixed rate, bpftrace uprobe and USDT comparisons
+#                    TPC-B-like, fixed rate; floor arms and bpftrace uprobe and USDT
+#                    comparisons in 2 pairs each
 #   --out FILE       results JSON (default out/bench-overhead.json)
 #   --seconds T      length of one pgbench run (quick 3, full 10)
 #   --pairs N        untraced/traced pairs (default 3, at least 3 recommended)
@@ -144,6 +145,10 @@ if [ "$QUICK" = 1 ]; then
 else
 	SECS=${SECS:-10}
 	COMPARE=${COMPARE:-1}
+	# Where a syscall takes 1.2 us (this kind of VM), five arms in 3 pairs and 300,000-block
+	# taxes took the full run to 15 min 53 s.
+	TAX_BLOCKS=${TAX_BLOCKS:-200000}
+	ARM_PAIRS=${ARM_PAIRS:-$((PAIRS < 2 ? PAIRS : 2))}
 	WORKLOADS=(sel-unix-simple sel-unix-prepared sel-tcp-simple sel-tcp-prepared tpcb-unix fixed-rate)
 	BLOCK_WARM_SECS=${BLOCK_WARM_SECS:-2}
 fi
