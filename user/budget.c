@@ -3,6 +3,11 @@
 #include <string.h>
 #include "budget.h"
 
+uint64_t budget_runs_ns(uint64_t runs, uint64_t timed, uint64_t timed_ns)
+{
+	return timed ? (uint64_t)((double)timed_ns / timed * runs + 0.5) : 0;
+}
+
 void budget_init(struct budget *b, unsigned limit_pct, unsigned ncpus)
 {
 	b->limit = limit_pct / 100.0;

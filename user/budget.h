@@ -72,6 +72,9 @@ struct toll {
 /* Adds one pair; the median of those kept, at least 0. */
 double toll_add(struct toll *t, double on_ns, double off_ns);
 
+/* Run time of `runs` hook runs, from the `timed` of them that took `timed_ns` in all (0 if none was timed). */
+uint64_t budget_runs_ns(uint64_t runs, uint64_t timed, uint64_t timed_ns);
+
 void budget_init(struct budget *b, unsigned limit_pct, unsigned ncpus);
 /*
  * Share of each coming period to trace, 1..BUDGET_MAX_PCT or 100 (every

@@ -147,11 +147,9 @@ static unsigned stretch_judge(struct sampler *s, bool held)
 
 	memset(&r, 0, sizeof(r));
 	if (s->hooked_at && !tracer_self_cost(s->tr, &now)) {
-		uint64_t timed = now.timed - s->cost_at.timed;
-
 		r.attached_ns = mono_ns() - s->hooked_at;
 		r.hook_runs = now.runs - s->cost_at.runs;
-		r.bpf_ns = timed ? (uint64_t)((double)(now.timed_ns - s->cost_at.timed_ns) / timed * r.hook_runs) : 0;
+		r.bpf_ns = budget_runs_ns(r.hook_runs, now.timed - s->cost_at.timed, now.timed_ns - s->cost_at.timed_ns);
 	}
 	r.traced_ns = s->traced_ns;
 	r.user_ns = cpu - s->user_at > s->fixed_ns ? cpu - s->user_at - s->fixed_ns : 0;

@@ -182,3 +182,14 @@ TEST(budget_counts_what_the_load_pays)
 	CHECK(near(b.full_cost, 0.03));
 	CHECK_EQ_INT(budget_next(&b, &r), 66);
 }
+
+TEST(budget_runs_timed_stand_for_all)
+{
+	/* 1,000 runs of which 34 timed (one in 29) at 17,000 ns in all: 500 ns each. */
+	CHECK(budget_runs_ns(1000, 34, 17000) == 500000);
+	/* None timed (a stretch too short, or no run): no run time is claimed. */
+	CHECK(budget_runs_ns(1000, 0, 0) == 0);
+	CHECK(budget_runs_ns(0, 0, 0) == 0);
+	/* Rounded, not cut: 3 runs at 1/3 ns each. */
+	CHECK(budget_runs_ns(3, 3, 1) == 1);
+}
