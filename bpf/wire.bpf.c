@@ -75,6 +75,15 @@ static __always_inline void self_cost_end(__u64 start)
 	}
 }
 
+/* A data hook's work, counted and now and then timed. */
+#define self_timed_run(work) ({				\
+	__u64 start_ = self_cost_begin();		\
+	int rc_ = (work);				\
+							\
+	self_cost_end(start_);				\
+	rc_;						\
+})
+
 /* Traced in windows now: what needs every call is off. */
 static __always_inline bool sampled(void)
 {
@@ -1599,11 +1608,7 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(dbl_sys_exit, struct pt_regs *regs, long ret)
 {
-	__u64 start = self_cost_begin();
-	int rc = on_sys_exit(regs, ret);
-
-	self_cost_end(start);
-	return rc;
+	return self_timed_run(on_sys_exit(regs, ret));
 }
 
 #define SEND_NRS (BIT(NR_write) | BIT(NR_writev) | BIT(NR_sendto) | BIT(NR_sendmsg))
@@ -1635,11 +1640,7 @@ static __always_inline int on_send_enter(struct pt_regs *regs, long nr)
 SEC("tp_btf/sys_enter")
 int BPF_PROG(dbl_send_enter, struct pt_regs *regs, long nr)
 {
-	__u64 start = self_cost_begin();
-	int rc = on_send_enter(regs, nr);
-
-	self_cost_end(start);
-	return rc;
+	return self_timed_run(on_send_enter(regs, nr));
 }
 
 /*
@@ -1677,11 +1678,7 @@ static __always_inline int on_unix_queued(struct sock *sk)
 SEC("tp_btf/sk_data_ready")
 int BPF_PROG(dbl_unix_queued, struct sock *sk)
 {
-	__u64 start = self_cost_begin();
-	int rc = on_unix_queued(sk);
-
-	self_cost_end(start);
-	return rc;
+	return self_timed_run(on_unix_queued(sk));
 }
 
 /*
@@ -1729,11 +1726,7 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(dbl_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
-	__u64 start = self_cost_begin();
-	int rc = on_sched_switch(prev, next);
-
-	self_cost_end(start);
-	return rc;
+	return self_timed_run(on_sched_switch(prev, next));
 }
 
 /*
