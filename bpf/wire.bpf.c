@@ -39,37 +39,33 @@ struct {
 /* A timed run longer than this was preempted (syscall tracepoints may sleep): not counted. */
 #define SELF_TIME_MAX_NS 200000
 
-/* A data hook begins: counted, and now and then timed (returns its start, else 0). */
-static __always_inline __u64 self_cost_begin(void)
+/* A data hook begins: counted, and now and then timed (returns its start, else 0; *c its counts). */
+static __always_inline __u64 self_cost_begin(struct dblat_self_cost **c)
 {
 	__u32 zero = 0;
-	struct dblat_self_cost *c;
 
 	if (!self_timed)
 		return 0;
-	c = bpf_map_lookup_elem(&self_cost, &zero);
-	if (!c)
+	*c = bpf_map_lookup_elem(&self_cost, &zero);
+	if (!*c)
 		return 0;
-	c->runs++;
-	if (c->countdown) {
-		c->countdown--;
+	(*c)->runs++;
+	if ((*c)->countdown) {
+		(*c)->countdown--;
 		return 0;
 	}
-	c->countdown = DBLAT_SELF_TIME_EVERY - 1;
+	(*c)->countdown = DBLAT_SELF_TIME_EVERY - 1;
 	return bpf_ktime_get_ns();
 }
 
-static __always_inline void self_cost_end(__u64 start)
+static __always_inline void self_cost_end(struct dblat_self_cost *c, __u64 start)
 {
-	__u32 zero = 0;
-	struct dblat_self_cost *c;
 	__u64 ns;
 
 	if (!start)
 		return;
 	ns = bpf_ktime_get_ns() - start;
-	c = bpf_map_lookup_elem(&self_cost, &zero);
-	if (c && ns < SELF_TIME_MAX_NS) {
+	if (ns < SELF_TIME_MAX_NS) {
 		c->timed++;
 		c->timed_ns += ns;
 	}
@@ -77,10 +73,12 @@ static __always_inline void self_cost_end(__u64 start)
 
 /* A data hook's work, counted and now and then timed. */
 #define self_timed_run(work) ({				\
-	__u64 start_ = self_cost_begin();		\
+	struct dblat_self_cost *c_ = NULL;		\
+	__u64 start_ = self_cost_begin(&c_);		\
 	int rc_ = (work);				\
 							\
-	self_cost_end(start_);				\
+	if (c_)						\
+		self_cost_end(c_, start_);		\
 	rc_;						\
 })
 

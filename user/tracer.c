@@ -556,17 +556,17 @@ int tracer_self_cost(struct tracer *t, struct dblat_self_cost *sum)
 {
 	struct dblat_self_cost *per_cpu;
 	__u32 zero = 0;
-	int ncpus = libbpf_num_possible_cpus(), i, err = 0;
+	int i, err = 0;
 
 	memset(sum, 0, sizeof(*sum));
-	if (ncpus <= 0)
-		return ncpus ? ncpus : -EINVAL;
-	per_cpu = calloc(ncpus, sizeof(*per_cpu));
+	if (t->ncpus <= 0)
+		return -EINVAL;
+	per_cpu = calloc(t->ncpus, sizeof(*per_cpu));
 	if (!per_cpu)
 		return -ENOMEM;
 	if (bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.self_cost), &zero, per_cpu))
 		err = -errno;
-	for (i = 0; !err && i < ncpus; i++) {
+	for (i = 0; !err && i < t->ncpus; i++) {
 		sum->runs += per_cpu[i].runs;
 		sum->timed += per_cpu[i].timed;
 		sum->timed_ns += per_cpu[i].timed_ns;

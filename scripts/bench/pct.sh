@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # Latency percentiles from pgbench per-transaction logs (pgbench -l).
 #
-# usage: pct.sh [--skip-s S] LOGFILE...   prints one JSON object on stdout
+# usage: pct.sh [--skip-s S] [--far-from HOOKS] LOGFILE...   prints one JSON object on stdout
 #
 # --skip-s S leaves out the transactions scheduled in the first S seconds of
 # the logs (from the earliest scheduled start): a run's start, while its
 # backends are new and fault in the shared buffers, makes a backlog of
 # tens of milliseconds that is the same traced or not, and at -R over a
 # few seconds it alone is more than 1% of the transactions.
+#
+# --far-from HOOKS keeps only the transactions far from any stretch with
+# dblat's hooks attached: none of it within 20 ms before they came or
+# 100 ms after they left. HOOKS holds dblat -v's "dblat: hooks on|off at
+# EPOCH.US" lines (the hooks are attached until the first "off").
 #
 # Each line of a pgbench -l log is
 #     client_id transaction_no time script_no time_epoch time_us [schedule_lag]
@@ -23,13 +28,20 @@
 # k-th smallest value, k = ceil(p * n / 100), clamped to 1..n.
 set -euo pipefail
 SKIP_S=0
-if [ "${1:-}" = --skip-s ]; then
-	SKIP_S=${2:-}
-	[[ "$SKIP_S" =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "pct.sh: --skip-s wants seconds" >&2; exit 2; }
-	shift 2
-fi
-[ $# -ge 1 ] || { echo "usage: pct.sh [--skip-s S] LOGFILE..." >&2; exit 2; }
-for f in "$@"; do
+HOOKS=/dev/null
+FAR=0
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--skip-s)
+		SKIP_S=${2:-}
+		[[ "$SKIP_S" =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "pct.sh: --skip-s wants seconds" >&2; exit 2; }
+		shift 2 ;;
+	--far-from) HOOKS=${2:-}; FAR=1; shift 2 ;;
+	*) break ;;
+	esac
+done
+[ $# -ge 1 ] || { echo "usage: pct.sh [--skip-s S] [--far-from HOOKS] LOGFILE..." >&2; exit 2; }
+for f in "$@" "$HOOKS"; do
 	[ -r "$f" ] || { echo "pct.sh: cannot read $f" >&2; exit 1; }
 done
 
@@ -39,9 +51,29 @@ done
 # The earliest scheduled start, in microseconds (printed whole: awk would round a large number).
 T0=$(awk 'NF >= 6 && $3 != "skipped" { s = $5 * 1e6 + $6 - $3; if (!n++ || s < t0) t0 = s }
 	END { printf "%.0f\n", n ? t0 : 0 }' "$@")
-awk -v from="$T0" -v skip="$SKIP_S" '
+FILES=("$@")
+[ "$FAR" = 0 ] || FILES=("$HOOKS" "$@")
+awk -v from="$T0" -v skip="$SKIP_S" -v far="$FAR" -v hooks="$HOOKS" '
+	function near(a, b,    i) {
+		for (i = 1; i <= nspan; i++)
+			if (on[i] - 20000 < b && off[i] + 100000 > a)
+				return 1
+		return 0
+	}
+	BEGIN { nspan = 0; hooked = 1; open_at = -1e18 }
+	far && FILENAME == hooks {
+		if ($1 == "dblat:" && $2 == "hooks" && ($3 == "on" || $3 == "off")) {
+			split($5, hm, ".")
+			us = hm[1] * 1e6 + hm[2]
+			if ($3 == "off" && hooked) { on[++nspan] = open_at; off[nspan] = us; hooked = 0 }
+			else if ($3 == "on" && !hooked) { open_at = us; hooked = 1 }
+		}
+		next
+	}
+	far && !started++ && hooked { on[++nspan] = open_at; off[nspan] = 1e18 }
 	NF < 6 { next }
 	$5 * 1e6 + $6 - ($3 == "skipped" ? 0 : $3) < from + skip * 1e6 { next }
+	far && near($5 * 1e6 + $6 - ($3 == "skipped" ? 0 : $3), $5 * 1e6 + $6) { next }
 	$3 == "skipped" { skipped++; next }
 	{
 		t = $3 + 0
@@ -50,7 +82,7 @@ awk -v from="$T0" -v skip="$SKIP_S" '
 		else print "1", $3
 	}
 	END { print "2", skipped + 0 }
-' "$@" | LC_ALL=C sort -k1,1n -k2,2g | awk '
+' "${FILES[@]}" | LC_ALL=C sort -k1,1n -k2,2g | awk '
 	function num(x) { return sprintf("%.17g", x) }
 	# index (1-based) of the nearest-rank p-th percentile of n sorted values:
 	# ceil(p * n / 100) computed exactly on the double p * n, clamped to 1..n
