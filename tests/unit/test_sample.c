@@ -143,8 +143,8 @@ static void conn(struct collector *c, uint64_t id, int role)
 
 static uint64_t evbuf[(sizeof(struct dblat_event) + 256) / 8];
 
-static void data(struct collector *c, uint64_t id, int role, int dir, uint64_t ts, bool first,
-		 const uint8_t *b, uint32_t n)
+static void data_flags(struct collector *c, uint64_t id, int role, int dir, uint64_t ts, uint16_t flags,
+		       const uint8_t *b, uint32_t n)
 {
 	struct dblat_event *ev = (struct dblat_event *)evbuf;
 
@@ -158,10 +158,16 @@ static void data(struct collector *c, uint64_t id, int role, int dir, uint64_t t
 	ev->stream = (role == DBLAT_ROLE_CLIENT) == (dir == DBLAT_DIR_SEND) ? FE : BE;
 	ev->ts_ns = ts;
 	ev->total_len = ev->cap_len = n;
-	ev->flags = first ? DBLAT_F_RESYNC : 0;
+	ev->flags = flags;
 	strcpy(ev->comm, role == DBLAT_ROLE_CLIENT ? "app" : "postgres");
 	memcpy(ev + 1, b, n);
 	CHECK_EQ_INT(collector_handle(c, evbuf, sizeof(*ev) + dblat_data_pad(n)), 0);
+}
+
+static void data(struct collector *c, uint64_t id, int role, int dir, uint64_t ts, bool first,
+		 const uint8_t *b, uint32_t n)
+{
+	data_flags(c, id, role, dir, ts, first ? DBLAT_F_RESYNC : 0, b, n);
 }
 
 static const uint8_t q_select[] = { 'Q', 0, 0, 0, 13, 'S', 'E', 'L', 'E', 'C', 'T', ' ', '1', 0 };
@@ -378,4 +384,43 @@ TEST(sample_budget_held_for_requests)
 			    "CPU budget of 2%: a traced process serves HTTP"));
 	collector_free(c);
 	summary_free(s);
+}
+
+static const uint8_t startup[] = { 0, 0, 0, 23, 0, 3, 0, 0, 'u', 's', 'e', 'r', 0,
+				   'p', 'o', 's', 't', 'g', 'r', 'e', 's', 0, 0 };
+static const uint8_t auth_ok_ready[] = { 'R', 0, 0, 0, 8, 0, 0, 0, 0, 'Z', 0, 0, 0, 5, 'I' };
+
+/*
+ * A session counts as opened only if its start was seen: one picked up at
+ * its AuthenticationOk (a window opened after its startup packet) began
+ * untraced, and counting it put sessions per second traced a quarter over
+ * pgbench's rate.
+ */
+TEST(sample_session_opened_only_from_its_start)
+{
+	for (int seen = 0; seen <= 1; seen++) {
+		struct summary *s = summary_new();
+		struct collector *c = s ? collector_new(s, NULL, NULL) : NULL;
+		uint64_t opened = 0;
+
+		CHECK(c != NULL);
+		if (!c) {
+			summary_free(s);
+			return;
+		}
+		conn(c, 1, DBLAT_ROLE_CLIENT);
+		if (seen) {
+			/* The startup packet, as BPF sends it: the first buffer, in the untyped phase. */
+			data_flags(c, 1, DBLAT_ROLE_CLIENT, DBLAT_DIR_SEND, 1000 * US, DBLAT_F_RESYNC | DBLAT_F_UNTYPED,
+				   startup, sizeof(startup));
+		}
+		data(c, 1, DBLAT_ROLE_CLIENT, DBLAT_DIR_RECV, 1100 * US, true, auth_ok_ready, sizeof(auth_ok_ready));
+		one_call(c, 1, DBLAT_ROLE_CLIENT, 2000 * US, 30 * US, !seen);
+		collector_finish(c, 3000 * US);
+		for (uint32_t i = 0; i < s->nprocs; i++)
+			opened += s->procs[i]->opened;
+		CHECK_EQ_INT(opened, (uint64_t)seen);
+		collector_free(c);
+		summary_free(s);
+	}
 }
