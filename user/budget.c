@@ -15,6 +15,7 @@ void budget_init(struct budget *b, unsigned limit_pct, unsigned ncpus)
 	b->hook_factor = BUDGET_HOOK_FACTOR;
 	b->full_cost = -1;
 	b->peak_cost = 0;
+	b->last_cost = -1;
 	b->pct = 100;
 	b->over = 0;
 	b->held_over = false;
@@ -29,6 +30,25 @@ static double stretch_cost(const struct budget *b, const struct budget_reading *
 	return (user + b->hook_factor * bpf) / b->ncpus;
 }
 
+/*
+ * Up at once in windows, down by half: a load that grows is caught in one
+ * window, and one quiet window (a gap between two runs of a load) only
+ * doubles the next, which the load pays for if it comes back. While every
+ * call is traced, up only as far as the stretch before agrees: one stretch
+ * that a burst, an interrupt or a stalled vCPU made dear moves neither the
+ * windows (b->over) nor the estimate a report ends on.
+ */
+static double estimate(const struct budget *b, double cost)
+{
+	double rise = cost;
+
+	if (cost <= b->full_cost)
+		return (b->full_cost + cost) / 2;
+	if (b->pct == 100 && b->last_cost >= 0 && b->last_cost < rise)
+		rise = b->last_cost;
+	return rise > b->full_cost ? rise : b->full_cost;
+}
+
 unsigned budget_next(struct budget *b, const struct budget_reading *r)
 {
 	double cost, want;
@@ -37,12 +57,8 @@ unsigned budget_next(struct budget *b, const struct budget_reading *r)
 	if (!r->traced_ns || !r->attached_ns)
 		return b->pct;
 	cost = stretch_cost(b, r);
-	/*
-	 * Up at once, down by half: a load that grows is caught in one window,
-	 * and one quiet window (a gap between two runs of a load) only doubles
-	 * the next, which the load pays for if it comes back.
-	 */
-	b->full_cost = cost > b->full_cost ? cost : (b->full_cost + cost) / 2;
+	b->full_cost = estimate(b, cost);
+	b->last_cost = cost;
 	if (b->full_cost > b->peak_cost)
 		b->peak_cost = b->full_cost;
 	if (r->held) {

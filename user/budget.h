@@ -39,6 +39,7 @@ struct budget {
 	double hook_factor;	/* BUDGET_HOOK_FACTOR (1 in the unit tests that pin the arithmetic) */
 	double full_cost;	/* estimated share tracing every call costs the load (smoothed); < 0: not known yet */
 	double peak_cost;	/* the highest estimate so far */
+	double last_cost;	/* what the stretch before cost on its own (< 0: none yet) */
 	unsigned pct;		/* share of each period traced: 100 every call */
 	unsigned over;		/* periods in a row over the limit while every call was traced */
 	bool held_over;		/* it was over the limit in a held stretch */

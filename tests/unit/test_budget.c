@@ -132,6 +132,31 @@ TEST(budget_a_burst_is_not_a_load)
 	CHECK_EQ_INT(b.over, 1);
 }
 
+TEST(budget_one_dear_stretch_does_not_move_the_estimate)
+{
+	struct budget b;
+	struct budget_reading calm = reading(500, 0, 0.2, 0), dear = reading(500, 0, 3.5, 0),
+			      dearer = reading(500, 0, 5, 0);
+
+	budget_init(&b, 1, 1);
+	b.hook_factor = 1;
+	CHECK_EQ_INT(budget_next(&b, &calm), 100);
+	CHECK(near(b.full_cost, 0.002));
+	/* Every call traced, one stretch at 3.5% between calm ones: the estimate stays where it was. */
+	CHECK_EQ_INT(budget_next(&b, &dear), 100);
+	CHECK(near(b.full_cost, 0.002));
+	CHECK_EQ_INT(budget_next(&b, &calm), 100);
+	CHECK(near(b.full_cost, 0.002));
+	CHECK(near(b.peak_cost, 0.002));
+	/* Two in a row: up to the lesser of them, and windows sized by it. */
+	CHECK_EQ_INT(budget_next(&b, &dear), 100);
+	CHECK_EQ_INT(budget_next(&b, &dearer), 28);
+	CHECK(near(b.full_cost, 0.035));
+	/* In windows a dearer one counts at once: the load is protected first. */
+	CHECK_EQ_INT(budget_next(&b, &(struct budget_reading){ .traced_ns = 100 * MS, .attached_ns = 100 * MS,
+							   .bpf_ns = 10 * MS }), 10);
+}
+
 TEST(budget_held_stretches_do_not_count)
 {
 	struct budget b;
