@@ -1648,6 +1648,10 @@ int BPF_PROG(dbl_send_enter, struct pt_regs *regs, long nr)
  * data-ready call is the first moment after the copy: it stamps the send
  * (for a send of many buffers, its last one). Only socket sends reach it,
  * where an entry hook would run on every syscall of every process.
+ *
+ * Between windows this hook stays attached and leaves at its first test:
+ * attaching and detaching it stalled the load more than its runs cost
+ * (user/sampler.c).
  */
 static __always_inline int on_unix_queued(struct sock *sk)
 {
@@ -1655,11 +1659,11 @@ static __always_inline int on_unix_queued(struct sock *sk)
 	struct unix_queued *q;
 	__u64 id;
 
-	/* A BTF argument: read directly, without a helper call on every socket's wakeup. */
-	if (sk->__sk_common.skc_family != 1 /* AF_UNIX */)
-		return 0;
 	/* Between windows only a call still finishing would use the stamp: it takes its return's. */
 	if (sampling && !*(volatile __u32 *)&sample_on)
+		return 0;
+	/* A BTF argument: read directly, without a helper call on every socket's wakeup. */
+	if (sk->__sk_common.skc_family != 1 /* AF_UNIX */)
 		return 0;
 	id = bpf_get_current_pid_tgid();
 	if (filter_targets && !is_target(id >> 32))

@@ -16,6 +16,7 @@ void budget_init(struct budget *b, unsigned limit_pct, unsigned ncpus)
 	b->full_cost = -1;
 	b->peak_cost = 0;
 	b->last_cost = -1;
+	b->away_cost = 0;
 	b->pct = 100;
 	b->over = 0;
 	b->held_over = false;
@@ -57,6 +58,8 @@ unsigned budget_next(struct budget *b, const struct budget_reading *r)
 	if (!r->traced_ns || !r->attached_ns)
 		return b->pct;
 	cost = stretch_cost(b, r);
+	if (r->away_ns)
+		b->away_cost = b->hook_factor * r->away_bpf_ns / r->away_ns / b->ncpus;
 	b->full_cost = estimate(b, cost);
 	b->last_cost = cost;
 	if (b->full_cost > b->peak_cost)
@@ -75,7 +78,10 @@ unsigned budget_next(struct budget *b, const struct budget_reading *r)
 		b->over = 0;
 		return b->pct = 100;
 	}
-	want = floor(b->limit / b->full_cost * 100);
+	/* share * full + (1 - share) * away <= limit */
+	want = b->away_cost >= b->limit ? 0
+	       : b->full_cost > b->away_cost ? floor((b->limit - b->away_cost) / (b->full_cost - b->away_cost) * 100)
+					     : BUDGET_MAX_PCT;
 	b->pct = want < 1 ? 1 : want > BUDGET_MAX_PCT ? BUDGET_MAX_PCT : (unsigned)want;
 	return b->pct;
 }

@@ -40,6 +40,7 @@ struct budget {
 	double full_cost;	/* estimated share tracing every call costs the load (smoothed); < 0: not known yet */
 	double peak_cost;	/* the highest estimate so far */
 	double last_cost;	/* what the stretch before cost on its own (< 0: none yet) */
+	double away_cost;	/* share the hook that stays costs between windows (last gap) */
 	unsigned pct;		/* share of each period traced: 100 every call */
 	unsigned over;		/* periods in a row over the limit while every call was traced */
 	bool held_over;		/* it was over the limit in a held stretch */
@@ -54,6 +55,8 @@ struct budget_reading {
 	uint64_t hook_runs;	/* their runs meanwhile */
 	double toll_ns;		/* what a hook run costs its syscall beyond the program's run time (struct toll) */
 	bool held;		/* every call must stay traced whatever it costs (HTTP requests are bound) */
+	/* The gap before it, the hooks away but the one that stays (user/tracer.c): how long, its run time. */
+	uint64_t away_ns, away_bpf_ns;
 };
 
 /*
@@ -79,7 +82,7 @@ uint64_t budget_runs_ns(uint64_t runs, uint64_t timed, uint64_t timed_ns);
 void budget_init(struct budget *b, unsigned limit_pct, unsigned ncpus);
 /*
  * Share of each coming period to trace, 1..BUDGET_MAX_PCT or 100 (every
- * call). A held stretch updates the estimate but never counts toward
+ * call): windows are sized so that they and the gaps between them fit. A held stretch updates the estimate but never counts toward
  * windows: once nothing holds, it takes BUDGET_OVER_PERIODS more.
  */
 unsigned budget_next(struct budget *b, const struct budget_reading *r);

@@ -151,6 +151,9 @@ static unsigned stretch_judge(struct sampler *s, bool held)
 		r.hook_runs = now.runs - s->cost_at.runs;
 		r.bpf_ns = budget_runs_ns(r.hook_runs, now.timed - s->cost_at.timed, now.timed_ns - s->cost_at.timed_ns);
 	}
+	r.away_ns = s->away_ns;
+	r.away_bpf_ns = s->away_bpf_ns;
+	s->away_ns = 0;
 	r.traced_ns = s->traced_ns;
 	r.user_ns = cpu - s->user_at > s->fixed_ns ? cpu - s->user_at - s->fixed_ns : 0;
 	r.toll_ns = s->toll_ns;
@@ -162,10 +165,10 @@ static unsigned stretch_judge(struct sampler *s, bool held)
 	pct = budget_next(s->budget, &r);
 	if (s->verbose)
 		fprintf(stderr, "dblat: budget: %.3f s traced, dblat %.1f ms CPU, BPF %.2f ms in %.0f ms hooked (%llu runs, "
-			"toll %.0f ns each): every call would cost %.2f%% of the CPUs; tracing %u%%%s\n",
+			"toll %.0f ns each): every call would cost %.2f%% of the CPUs, the gaps %.3f%%; tracing %u%%%s\n",
 			r.traced_ns / 1e9, r.user_ns / 1e6, r.bpf_ns / 1e6, r.attached_ns / 1e6,
-			(unsigned long long)r.hook_runs, r.toll_ns, s->budget->full_cost * 100, pct,
-			held ? " (held: requests are bound to statements)" : "");
+			(unsigned long long)r.hook_runs, r.toll_ns, s->budget->full_cost * 100,
+			s->budget->away_cost * 100, pct, held ? " (held: requests are bound to statements)" : "");
 	return pct;
 }
 
@@ -290,6 +293,26 @@ static void sweep(struct sampler *s, uint64_t now)
 	free(ikeys);
 }
 
+/* Budget: the hooks left; what the one that stays costs until they come back is read from now. */
+static void away_begin(struct sampler *s)
+{
+	s->left_at = mono_ns();
+	if (!s->budget || tracer_self_cost(s->tr, &s->cost_left))
+		s->left_at = 0;
+}
+
+static void away_read(struct sampler *s, uint64_t now)
+{
+	struct dblat_self_cost c;
+
+	if (!s->left_at || tracer_self_cost(s->tr, &c))
+		return;
+	s->away_ns = now - s->left_at;
+	s->away_bpf_ns = budget_runs_ns(c.runs - s->cost_left.runs, c.timed - s->cost_left.timed,
+					c.timed_ns - s->cost_left.timed_ns);
+	s->left_at = 0;
+}
+
 /* The hooks come back (if they were away) and a marker says from when, and in which mode. */
 static uint64_t hooks_back(struct sampler *s, unsigned pct, bool marker)
 {
@@ -305,6 +328,7 @@ static uint64_t hooks_back(struct sampler *s, unsigned pct, bool marker)
 	tracer_drain(s->tr);
 	t0 = thread_cpu_ns();
 	now = mono_ns();
+	away_read(s, now);
 	sweep(s, now);
 	window_event(s, now, 0, pct, DBLAT_WIN_REOPENED);
 	tracer_data_hooks(s->tr, true);
@@ -444,6 +468,7 @@ int sampler_tick(struct sampler *s, uint64_t now, int max_ms)
 			uint64_t t0 = thread_cpu_ns();
 
 			tracer_data_hooks(s->tr, false);
+			away_begin(s);
 			say_hooks(s, "off");
 			s->detached = true;
 			s->detach_by = 0;

@@ -621,6 +621,18 @@ static bool data_hook_wanted(struct tracer *t, int i)
 	return i != DATA_HOOK_SCHED_SWITCH || !__atomic_load_n(&t->skel->bss->windows_on, __ATOMIC_ACQUIRE);
 }
 
+/*
+ * The data-ready hook stays between windows (it leaves at its first test
+ * while none is open): at 7,000 tps on a 2-CPU VM, calls overlapping a
+ * window took over 2 ms 0.89% of the time with it switched at each end,
+ * 0.22% with it kept, and 0.24% far from any window. Its runs between
+ * windows are counted against a budget (user/budget.h).
+ */
+static bool data_hook_stays(int i)
+{
+	return i == DATA_HOOK_UNIX_QUEUED;
+}
+
 int tracer_data_hooks(struct tracer *t, bool on)
 {
 	struct bpf_program *prog;
@@ -628,7 +640,7 @@ int tracer_data_hooks(struct tracer *t, bool on)
 	int i, err = 0;
 
 	for (i = 0; (link = data_hook(t, i, &prog)); i++) {
-		if (!on && *link) {
+		if (!on && *link && !data_hook_stays(i)) {
 			bpf_link__destroy(*link);
 			*link = NULL;
 			t->hooks_off |= 1u << i;

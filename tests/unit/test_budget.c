@@ -157,6 +157,29 @@ TEST(budget_one_dear_stretch_does_not_move_the_estimate)
 							   .bpf_ns = 10 * MS }), 10);
 }
 
+TEST(budget_windows_leave_room_for_the_gaps)
+{
+	struct budget b;
+	struct budget_reading over = reading(100, 0, 10, 0);
+
+	budget_init(&b, 1, 1);
+	b.hook_factor = 1;
+	CHECK_EQ_INT(budget_next(&b, &over), 100);
+	CHECK_EQ_INT(budget_next(&b, &over), 10);
+	/* The hook that stays cost 0.5% between windows: (1 - 0.5) / (10 - 0.5) of each period. */
+	over.away_ns = 1000 * MS;
+	over.away_bpf_ns = 5 * MS;
+	CHECK_EQ_INT(budget_next(&b, &over), 5);
+	CHECK(near(b.away_cost, 0.005));
+	/* A reading without a gap keeps the last one. */
+	over.away_ns = 0;
+	CHECK_EQ_INT(budget_next(&b, &over), 5);
+	/* Gaps alone over the budget: the smallest window. */
+	over.away_ns = 1000 * MS;
+	over.away_bpf_ns = 20 * MS;
+	CHECK_EQ_INT(budget_next(&b, &over), 1);
+}
+
 TEST(budget_held_stretches_do_not_count)
 {
 	struct budget b;
