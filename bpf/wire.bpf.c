@@ -1650,8 +1650,8 @@ int BPF_PROG(dbl_send_enter, struct pt_regs *regs, long nr)
  * where an entry hook would run on every syscall of every process.
  *
  * Between windows this hook stays attached and leaves at its first test:
- * attaching and detaching it stalled the load more than its runs cost
- * (user/sampler.c).
+ * attaching it stalled the load more than its runs cost
+ * (user/tracer.c).
  */
 static __always_inline int on_unix_queued(struct sock *sk)
 {

@@ -82,8 +82,9 @@ uint64_t budget_runs_ns(uint64_t runs, uint64_t timed, uint64_t timed_ns);
 void budget_init(struct budget *b, unsigned limit_pct, unsigned ncpus);
 /*
  * Share of each coming period to trace, 1..BUDGET_MAX_PCT or 100 (every
- * call): windows are sized so that they and the gaps between them fit. A held stretch updates the estimate but never counts toward
- * windows: once nothing holds, it takes BUDGET_OVER_PERIODS more.
+ * call): windows are sized so that they and the gaps between them fit. A
+ * held stretch updates the estimate but never counts toward windows: once
+ * nothing holds, it takes BUDGET_OVER_PERIODS more.
  */
 unsigned budget_next(struct budget *b, const struct budget_reading *r);
 
