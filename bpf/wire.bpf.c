@@ -1649,9 +1649,8 @@ int BPF_PROG(dbl_send_enter, struct pt_regs *regs, long nr)
  * (for a send of many buffers, its last one). Only socket sends reach it,
  * where an entry hook would run on every syscall of every process.
  *
- * Between windows this hook stays attached and leaves at its first test:
- * attaching it stalled the load more than its runs cost
- * (user/tracer.c).
+ * Under a budget this hook may stay attached between windows, leaving at
+ * its first test: attaching it stalls the load (user/tracer.c).
  */
 static __always_inline int on_unix_queued(struct sock *sk)
 {

@@ -17,6 +17,7 @@ void budget_init(struct budget *b, unsigned limit_pct, unsigned ncpus)
 	b->peak_cost = 0;
 	b->last_cost = -1;
 	b->away_cost = 0;
+	b->away_dear = false;
 	b->pct = 100;
 	b->over = 0;
 	b->held_over = false;
@@ -52,14 +53,16 @@ static double estimate(const struct budget *b, double cost)
 
 unsigned budget_next(struct budget *b, const struct budget_reading *r)
 {
-	double cost, want;
+	double cost, want, away;
 
 	/* Nothing to judge by: keep the share. */
 	if (!r->traced_ns || !r->attached_ns)
 		return b->pct;
 	cost = stretch_cost(b, r);
-	if (r->away_ns)
-		b->away_cost = b->hook_factor * r->away_bpf_ns / r->away_ns / b->ncpus;
+	if (r->away_ns) {
+		b->away_cost = b->hook_factor * (r->away_bpf_ns + r->away_runs * r->toll_ns) / r->away_ns / b->ncpus;
+		b->away_dear |= b->away_cost >= b->limit * BUDGET_AWAY_MAX;
+	}
 	b->full_cost = estimate(b, cost);
 	b->last_cost = cost;
 	if (b->full_cost > b->peak_cost)
@@ -76,12 +79,13 @@ unsigned budget_next(struct budget *b, const struct budget_reading *r)
 			return 100;
 	} else if (b->full_cost < b->limit * BUDGET_BACK) {
 		b->over = 0;
+		b->away_dear = false;
+		b->away_cost = 0;
 		return b->pct = 100;
 	}
-	/* share * full + (1 - share) * away <= limit */
-	want = b->away_cost >= b->limit ? 0
-	       : b->full_cost > b->away_cost ? floor((b->limit - b->away_cost) / (b->full_cost - b->away_cost) * 100)
-					     : BUDGET_MAX_PCT;
+	/* share * full + (1 - share) * away <= limit; a dear hook leaves with the others from now. */
+	away = b->away_dear ? 0 : b->away_cost;
+	want = b->full_cost > away ? floor((b->limit - away) / (b->full_cost - away) * 100) : BUDGET_MAX_PCT;
 	b->pct = want < 1 ? 1 : want > BUDGET_MAX_PCT ? BUDGET_MAX_PCT : (unsigned)want;
 	return b->pct;
 }

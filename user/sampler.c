@@ -152,6 +152,7 @@ static unsigned stretch_judge(struct sampler *s, bool held)
 		r.bpf_ns = budget_runs_ns(r.hook_runs, now.timed - s->cost_at.timed, now.timed_ns - s->cost_at.timed_ns);
 	}
 	r.away_ns = s->away_ns;
+	r.away_runs = s->away_runs;
 	r.away_bpf_ns = s->away_bpf_ns;
 	s->away_ns = 0;
 	r.traced_ns = s->traced_ns;
@@ -165,10 +166,11 @@ static unsigned stretch_judge(struct sampler *s, bool held)
 	pct = budget_next(s->budget, &r);
 	if (s->verbose)
 		fprintf(stderr, "dblat: budget: %.3f s traced, dblat %.1f ms CPU, BPF %.2f ms in %.0f ms hooked (%llu runs, "
-			"toll %.0f ns each): every call would cost %.2f%% of the CPUs, the gaps %.3f%%; tracing %u%%%s\n",
+			"toll %.0f ns each): every call would cost %.2f%% of the CPUs, the gaps %.3f%%%s; tracing %u%%%s\n",
 			r.traced_ns / 1e9, r.user_ns / 1e6, r.bpf_ns / 1e6, r.attached_ns / 1e6,
 			(unsigned long long)r.hook_runs, r.toll_ns, s->budget->full_cost * 100,
-			s->budget->away_cost * 100, pct, held ? " (held: requests are bound to statements)" : "");
+			s->budget->away_cost * 100, s->budget->away_dear ? " (dear: the data-ready hook leaves too)" : "",
+			pct, held ? " (held: requests are bound to statements)" : "");
 	return pct;
 }
 
@@ -308,8 +310,8 @@ static void away_read(struct sampler *s, uint64_t now)
 	if (!s->left_at || tracer_self_cost(s->tr, &c))
 		return;
 	s->away_ns = now - s->left_at;
-	s->away_bpf_ns = budget_runs_ns(c.runs - s->cost_left.runs, c.timed - s->cost_left.timed,
-					c.timed_ns - s->cost_left.timed_ns);
+	s->away_runs = c.runs - s->cost_left.runs;
+	s->away_bpf_ns = budget_runs_ns(s->away_runs, c.timed - s->cost_left.timed, c.timed_ns - s->cost_left.timed_ns);
 	s->left_at = 0;
 }
 
@@ -467,6 +469,7 @@ int sampler_tick(struct sampler *s, uint64_t now, int max_ms)
 		if (s->detach_by && !s->opened && (now >= s->detach_by || !calls_open(s))) {
 			uint64_t t0 = thread_cpu_ns();
 
+			tracer_keep_ready_hook(s->tr, s->budget && !s->budget->away_dear);
 			tracer_data_hooks(s->tr, false);
 			away_begin(s);
 			say_hooks(s, "off");

@@ -4,9 +4,9 @@
  * budget sets (user/budget.h). A window takes a share of each period, at a
  * random point of it. When one closes, connections leave as their calls end
  * (include/sample_gate.h); once all have (or half the gap to the next
- * window has passed) the data hooks are detached but one, which leaves at
- * its first test (user/tracer.c), so between windows the traced load pays
- * next to nothing. Before the next window the connections that
+ * window has passed) the data hooks are detached (under a budget the
+ * data-ready one may stay, user/tracer.c), so between windows the traced
+ * load pays nothing or next to it. Before the next window the connections that
  * closed meanwhile are swept away. Under a budget the run starts with every
  * call traced, goes to windows while that costs more than the budget, and
  * comes back when it fits.
@@ -40,7 +40,7 @@ struct sampler {
 	struct dblat_self_cost cost_at;	/* ... which stood at this then */
 	uint64_t left_at;		/* the hooks left then (0: not read) ... */
 	struct dblat_self_cost cost_left;	/* ... and their cost stood at this */
-	uint64_t away_ns, away_bpf_ns;	/* the last gap: its length, the run time of the hook that stays */
+	uint64_t away_ns, away_runs, away_bpf_ns;	/* the last gap: its length, the runs of the hook that stays, their time */
 	double toll_ns;			/* what a hook run costs its syscall: at start-up, then from pairs */
 	double toll_on;			/* a syscall's time since the hooks came back (0: none taken) */
 	struct toll toll;

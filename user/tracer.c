@@ -50,6 +50,7 @@ struct tracer {
 	struct tls_probes *tls;
 	bool send_enter_failed;
 	bool unix_queued_failed;
+	bool keep_ready;		/* the data-ready hook stays when the others leave (tracer_keep_ready_hook) */
 	bool sched_switch_failed;
 	unsigned hooks_off;		/* --sample: data hooks detached, a bit each (see data_hook) */
 };
@@ -622,16 +623,22 @@ static bool data_hook_wanted(struct tracer *t, int i)
 }
 
 /*
- * The data-ready hook stays between windows (it leaves at its first test
- * while none is open): attaching it stalls the load. At 7,000 tps on a
- * 2-CPU VM, calls that ended in the 30 ms before a window's hooks came
- * back took over 2 ms 1.2% of the time with it switched too, none with it
- * kept (0.24% far from any window). Its runs between windows are counted
- * against a budget (user/budget.h).
+ * Under a budget the data-ready hook may stay between windows (it leaves
+ * at its first test while none is open): attaching it stalls the load. At
+ * 7,000 tps on a 2-CPU VM, calls that ended in the 30 ms before a window's
+ * hooks came back took over 2 ms 1.2% of the time with it switched too,
+ * none with it kept (0.24% far from any window). But it runs on every
+ * socket's wakeup on the host, about 180 ns each, so the budget decides
+ * (user/budget.h).
  */
-static bool data_hook_stays(int i)
+static bool data_hook_stays(struct tracer *t, int i)
 {
-	return i == DATA_HOOK_UNIX_QUEUED;
+	return i == DATA_HOOK_UNIX_QUEUED && t->keep_ready;
+}
+
+void tracer_keep_ready_hook(struct tracer *t, bool keep)
+{
+	t->keep_ready = keep;
 }
 
 int tracer_data_hooks(struct tracer *t, bool on)
@@ -641,7 +648,7 @@ int tracer_data_hooks(struct tracer *t, bool on)
 	int i, err = 0;
 
 	for (i = 0; (link = data_hook(t, i, &prog)); i++) {
-		if (!on && *link && !data_hook_stays(i)) {
+		if (!on && *link && !data_hook_stays(t, i)) {
 			bpf_link__destroy(*link);
 			*link = NULL;
 			t->hooks_off |= 1u << i;

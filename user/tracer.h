@@ -48,8 +48,12 @@ void tracer_sample_window(struct tracer *t, bool on);
 void tracer_windows(struct tracer *t, bool on);
 /* What the data hooks have cost so far, summed over the CPUs (self_timed). */
 int tracer_self_cost(struct tracer *t, struct dblat_self_cost *sum);
-/* Detach (on false) or attach again the hooks of the data path; 0 or -errno. */
+/*
+ * Detach (on false) or attach again the hooks of the data path; 0 or
+ * -errno. With tracer_keep_ready_hook(t, true) the data-ready hook stays.
+ */
 int tracer_data_hooks(struct tracer *t, bool on);
+void tracer_keep_ready_hook(struct tracer *t, bool keep);
 int tracer_conns_map(struct tracer *t);
 int tracer_ignored_map(struct tracer *t);
 /* Hand an event made in user space to the consumer, as if it came from a ring. */

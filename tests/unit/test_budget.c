@@ -166,18 +166,33 @@ TEST(budget_windows_leave_room_for_the_gaps)
 	b.hook_factor = 1;
 	CHECK_EQ_INT(budget_next(&b, &over), 100);
 	CHECK_EQ_INT(budget_next(&b, &over), 10);
-	/* The hook that stays cost 0.5% between windows: (1 - 0.5) / (10 - 0.5) of each period. */
+	/* The hook that stays cost 0.4% between windows (3 ms run, 10,000 tolls of 100 ns in a second). */
 	over.away_ns = 1000 * MS;
-	over.away_bpf_ns = 5 * MS;
-	CHECK_EQ_INT(budget_next(&b, &over), 5);
-	CHECK(near(b.away_cost, 0.005));
+	over.away_bpf_ns = 3 * MS;
+	over.away_runs = 10000;
+	/* (1 - 0.4) / (10 - 0.4) of each period. */
+	CHECK_EQ_INT(budget_next(&b, &over), 6);
+	CHECK(near(b.away_cost, 0.004));
+	CHECK(!b.away_dear);
 	/* A reading without a gap keeps the last one. */
 	over.away_ns = 0;
-	CHECK_EQ_INT(budget_next(&b, &over), 5);
-	/* Gaps alone over the budget: the smallest window. */
+	CHECK_EQ_INT(budget_next(&b, &over), 6);
+	/* Half the budget or more: the hook leaves with the others, and the windows need not leave it room. */
 	over.away_ns = 1000 * MS;
-	over.away_bpf_ns = 20 * MS;
-	CHECK_EQ_INT(budget_next(&b, &over), 1);
+	over.away_bpf_ns = 5 * MS;
+	CHECK_EQ_INT(budget_next(&b, &over), 10);
+	CHECK(b.away_dear);
+	/* Its gaps then read nothing; it stays away until every call is traced again. */
+	over.away_bpf_ns = 0;
+	over.away_runs = 0;
+	CHECK_EQ_INT(budget_next(&b, &over), 10);
+	CHECK(b.away_dear);
+	/* The load gone: the estimate halves at each quiet window, 10% to 0.625% in four. */
+	for (int i = 0; i < 3; i++)
+		CHECK(budget_next(&b, &(struct budget_reading){ .traced_ns = 100 * MS, .attached_ns = 100 * MS }) < 100);
+	CHECK(b.away_dear);
+	CHECK_EQ_INT(budget_next(&b, &(struct budget_reading){ .traced_ns = 100 * MS, .attached_ns = 100 * MS }), 100);
+	CHECK(!b.away_dear);
 }
 
 TEST(budget_held_stretches_do_not_count)
