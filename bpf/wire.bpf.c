@@ -40,7 +40,7 @@ struct {
 #define SELF_TIME_MAX_NS 200000
 
 /* A data hook begins: counted, and now and then timed (returns its start, else 0; *c its counts). */
-static __always_inline __u64 self_cost_begin(struct dblat_self_cost **c)
+static __always_inline __u64 self_cost_begin(struct dblat_self_cost **c, bool ready)
 {
 	__u32 zero = 0;
 
@@ -50,6 +50,8 @@ static __always_inline __u64 self_cost_begin(struct dblat_self_cost **c)
 	if (!*c)
 		return 0;
 	(*c)->runs++;
+	if (ready)
+		(*c)->ready_runs++;
 	if ((*c)->countdown) {
 		(*c)->countdown--;
 		return 0;
@@ -71,10 +73,10 @@ static __always_inline void self_cost_end(struct dblat_self_cost *c, __u64 start
 	}
 }
 
-/* A data hook's work, counted and now and then timed. */
-#define self_timed_run(work) ({				\
+/* A data hook's work, counted and now and then timed (ready: the data-ready hook's). */
+#define self_timed_run(work, ready) ({			\
 	struct dblat_self_cost *c_ = NULL;		\
-	__u64 start_ = self_cost_begin(&c_);		\
+	__u64 start_ = self_cost_begin(&c_, ready);	\
 	int rc_ = (work);				\
 							\
 	if (c_)						\
@@ -1606,7 +1608,7 @@ static __always_inline int on_sys_exit(struct pt_regs *regs, long ret)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(dbl_sys_exit, struct pt_regs *regs, long ret)
 {
-	return self_timed_run(on_sys_exit(regs, ret));
+	return self_timed_run(on_sys_exit(regs, ret), false);
 }
 
 #define SEND_NRS (BIT(NR_write) | BIT(NR_writev) | BIT(NR_sendto) | BIT(NR_sendmsg))
@@ -1638,7 +1640,7 @@ static __always_inline int on_send_enter(struct pt_regs *regs, long nr)
 SEC("tp_btf/sys_enter")
 int BPF_PROG(dbl_send_enter, struct pt_regs *regs, long nr)
 {
-	return self_timed_run(on_send_enter(regs, nr));
+	return self_timed_run(on_send_enter(regs, nr), false);
 }
 
 /*
@@ -1679,7 +1681,7 @@ static __always_inline int on_unix_queued(struct sock *sk)
 SEC("tp_btf/sk_data_ready")
 int BPF_PROG(dbl_unix_queued, struct sock *sk)
 {
-	return self_timed_run(on_unix_queued(sk));
+	return self_timed_run(on_unix_queued(sk), true);
 }
 
 /*
@@ -1727,7 +1729,7 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(dbl_sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
-	return self_timed_run(on_sched_switch(prev, next));
+	return self_timed_run(on_sched_switch(prev, next), false);
 }
 
 /*

@@ -256,6 +256,7 @@ struct dblat_gate {
  */
 struct dblat_self_cost {
 	__u64 runs;
+	__u64 ready_runs;	/* ... of which the data-ready hook's (it runs on every socket wakeup) */
 	__u64 timed;		/* runs timed */
 	__u64 timed_ns;		/* their time */
 	__u32 countdown;	/* runs until the next timed one */

@@ -16,6 +16,7 @@ void budget_init(struct budget *b, unsigned limit_pct, unsigned ncpus)
 	b->full_cost = -1;
 	b->peak_cost = 0;
 	b->last_cost = -1;
+	b->gap_run_ns = 0;
 	b->away_cost = 0;
 	b->away_dear = false;
 	b->pct = 100;
@@ -59,10 +60,10 @@ unsigned budget_next(struct budget *b, const struct budget_reading *r)
 	if (!r->traced_ns || !r->attached_ns)
 		return b->pct;
 	cost = stretch_cost(b, r);
-	if (r->away_ns) {
-		b->away_cost = b->hook_factor * (r->away_bpf_ns + r->away_runs * r->toll_ns) / r->away_ns / b->ncpus;
-		b->away_dear |= b->away_cost >= b->limit * BUDGET_AWAY_MAX;
-	}
+	if (r->away_ns && r->away_runs)
+		b->gap_run_ns = (double)r->away_bpf_ns / r->away_runs;
+	b->away_cost = b->hook_factor * r->ready_runs * (b->gap_run_ns + r->toll_ns) / r->attached_ns / b->ncpus;
+	b->away_dear = b->away_cost >= b->limit * BUDGET_AWAY_MAX;
 	b->full_cost = estimate(b, cost);
 	b->last_cost = cost;
 	if (b->full_cost > b->peak_cost)
@@ -79,11 +80,9 @@ unsigned budget_next(struct budget *b, const struct budget_reading *r)
 			return 100;
 	} else if (b->full_cost < b->limit * BUDGET_BACK) {
 		b->over = 0;
-		b->away_dear = false;
-		b->away_cost = 0;
 		return b->pct = 100;
 	}
-	/* share * full + (1 - share) * away <= limit; a dear hook leaves with the others from now. */
+	/* share * full + (1 - share) * away <= limit; a dear hook leaves with the others. */
 	away = b->away_dear ? 0 : b->away_cost;
 	want = b->full_cost > away ? floor((b->limit - away) / (b->full_cost - away) * 100) : BUDGET_MAX_PCT;
 	b->pct = want < 1 ? 1 : want > BUDGET_MAX_PCT ? BUDGET_MAX_PCT : (unsigned)want;

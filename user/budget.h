@@ -31,12 +31,13 @@
 /* Every call again once its estimated cost is under this share of the budget. */
 #define BUDGET_BACK 0.7
 /*
- * The data-ready hook stays between windows while what it costs there, as
- * the hooks are counted in windows (run time and toll, BUDGET_HOOK_FACTOR
- * times), is under this share of the budget: it runs on every socket's
- * wakeup on the host, so at pgbench -S's maximum rate over a Unix socket
- * it would take more than the budget, where at a quarter of that rate it
- * takes about a third.
+ * The data-ready hook stays between windows while what it would cost there
+ * is under this share of the budget. It runs on every socket wakeup on the
+ * host: its rate is read in each stretch traced, and each run is counted
+ * as the hooks are in windows (its run time between windows and the toll,
+ * BUDGET_HOOK_FACTOR times). At pgbench -S's maximum rate over a Unix
+ * socket that is more than half of a 1% budget; at a quarter of that rate,
+ * a sixth to a third of it.
  */
 #define BUDGET_AWAY_MAX 0.5
 /* The largest window under a budget: a gap of a tenth of the period lets the hooks go. */
@@ -49,8 +50,9 @@ struct budget {
 	double full_cost;	/* estimated share tracing every call costs the load (smoothed); < 0: not known yet */
 	double peak_cost;	/* the highest estimate so far */
 	double last_cost;	/* what the stretch before cost on its own (< 0: none yet) */
-	double away_cost;	/* share the hook that stays costs between windows (last gap) */
-	bool away_dear;		/* ... too much: it leaves with the others until every call is traced again */
+	double gap_run_ns;	/* a run of the data-ready hook between windows (the last gap it stayed for; 0: none yet) */
+	double away_cost;	/* share its runs would cost between windows, at the last stretch's rate of them */
+	bool away_dear;		/* ... too much: it leaves with the others */
 	unsigned pct;		/* share of each period traced: 100 every call */
 	unsigned over;		/* periods in a row over the limit while every call was traced */
 	bool held_over;		/* it was over the limit in a held stretch */
@@ -63,9 +65,10 @@ struct budget_reading {
 	uint64_t attached_ns;	/* how long the data hooks were attached over it (0: their cost is not known) */
 	uint64_t bpf_ns;	/* their run time meanwhile */
 	uint64_t hook_runs;	/* their runs meanwhile */
+	uint64_t ready_runs;	/* ... of which the data-ready hook's */
 	double toll_ns;		/* what a hook run costs its syscall beyond the program's run time (struct toll) */
 	bool held;		/* every call must stay traced whatever it costs (HTTP requests are bound) */
-	/* The gap before it, the hooks away but the one that stays (user/tracer.c): how long, its runs, their time. */
+	/* The gap before it, if the data-ready hook stayed (user/tracer.c): how long, its runs, their time. */
 	uint64_t away_ns, away_runs, away_bpf_ns;
 };
 

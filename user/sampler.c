@@ -149,6 +149,7 @@ static unsigned stretch_judge(struct sampler *s, bool held)
 	if (s->hooked_at && !tracer_self_cost(s->tr, &now)) {
 		r.attached_ns = mono_ns() - s->hooked_at;
 		r.hook_runs = now.runs - s->cost_at.runs;
+		r.ready_runs = now.ready_runs - s->cost_at.ready_runs;
 		r.bpf_ns = budget_runs_ns(r.hook_runs, now.timed - s->cost_at.timed, now.timed_ns - s->cost_at.timed_ns);
 	}
 	r.away_ns = s->away_ns;
@@ -295,7 +296,7 @@ static void sweep(struct sampler *s, uint64_t now)
 	free(ikeys);
 }
 
-/* Budget: the hooks left; what the one that stays costs until they come back is read from now. */
+/* Budget: the hooks left; what the data-ready one costs if it stayed is read from now. */
 static void away_begin(struct sampler *s)
 {
 	s->left_at = mono_ns();
@@ -306,13 +307,15 @@ static void away_begin(struct sampler *s)
 static void away_read(struct sampler *s, uint64_t now)
 {
 	struct dblat_self_cost c;
+	uint64_t left_at = s->left_at;
 
-	if (!s->left_at || tracer_self_cost(s->tr, &c))
+	s->left_at = 0;
+	/* Detached with the others, or no socket woke: nothing to learn its run time from. */
+	if (!left_at || tracer_self_cost(s->tr, &c) || c.ready_runs == s->cost_left.ready_runs)
 		return;
-	s->away_ns = now - s->left_at;
+	s->away_ns = now - left_at;
 	s->away_runs = c.runs - s->cost_left.runs;
 	s->away_bpf_ns = budget_runs_ns(s->away_runs, c.timed - s->cost_left.timed, c.timed_ns - s->cost_left.timed_ns);
-	s->left_at = 0;
 }
 
 /* The hooks come back (if they were away) and a marker says from when, and in which mode. */

@@ -581,6 +581,7 @@ int tracer_self_cost(struct tracer *t, struct dblat_self_cost *sum)
 		err = -errno;
 	for (i = 0; !err && i < t->ncpus; i++) {
 		sum->runs += per_cpu[i].runs;
+		sum->ready_runs += per_cpu[i].ready_runs;
 		sum->timed += per_cpu[i].timed;
 		sum->timed_ns += per_cpu[i].timed_ns;
 	}
