@@ -62,7 +62,8 @@ unsigned budget_next(struct budget *b, const struct budget_reading *r)
 	cost = stretch_cost(b, r);
 	if (r->away_ns && r->away_runs)
 		b->gap_run_ns = (double)r->away_bpf_ns / r->away_runs;
-	b->away_cost = b->hook_factor * r->ready_runs * (b->gap_run_ns + r->toll_ns) / r->attached_ns / b->ncpus;
+	/* Once, not BUDGET_HOOK_FACTOR times: a run that returns at its first test leaves the caches alone. */
+	b->away_cost = r->ready_runs * (b->gap_run_ns + r->toll_ns) / r->attached_ns / b->ncpus;
 	b->away_dear = b->away_cost >= b->limit * BUDGET_AWAY_MAX;
 	b->full_cost = estimate(b, cost);
 	b->last_cost = cost;
