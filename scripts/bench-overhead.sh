@@ -290,6 +290,16 @@ run_load() {
 			inrun=$(awk -f "$HERE/bench/inrun.awk" "$BENCH_TMP/dblat.$block.err" "$irpfx".*)
 		rm -f "$irpfx".*
 	fi
+	# A reading that came back empty (seen once in a full run: the start's /proc reads of the
+	# tracer) leaves its figures null and says so; the run's record is kept.
+	local v missing=
+	for v in tk0 tk1 fb0 fb1 s0 s1 s0t s1t pg0 pg1; do
+		[ -n "${!v}" ] && continue
+		if [ "$v" = tk0 ] || [ "$v" = tk1 ]; then [ -n "$TRACER_PID" ] || { printf -v "$v" 0; continue; }; fi
+		printf -v "$v" null
+		missing+=" $v"
+	done
+	[ -z "$missing" ] || blog "  $w $arm pair $pair: could not read$missing; the figures made from them are left out"
 	res=$(jq -cn --arg w "$w" --arg arm "$arm" --argjson pair "$pair" --argjson block "$block" \
 		--argjson tps "$tps" --argjson ntx "$ntx" --argjson lat "$lat" \
 		--argjson t0 "$t0" --argjson t1 "$t1" \
@@ -300,21 +310,25 @@ run_load() {
 		--argjson pct "$pct" --argjson inrun "${inrun:-null}" --argjson inrun_p99 "${inrun_p99:-null}" --arg rate "${RATE:-}" \
 		--argjson fb0 "$fb0" --argjson fb1 "$fb1" --arg fbn "$fbn0 $fbn1" \
 		--arg args "${W_ARGS[$w]}" --arg tr "${W_TR[$w]}" '
+		def since(a; b): if a == null or b == null then null else b - a end;
+		def ticks(a; b): since(a; b) | if . == null then null else . / $hz end;
+		def sum3(a; b; c): if a == null or b == null or c == null then null else a + b + c end;
 		($b0 | split(" ") | map(tonumber)) as $b0 | ($b1 | split(" ") | map(tonumber)) as $b1
 		| ($t1 - $t0) as $wall | $wall as $win
-		| (($s1 - $s0) / $hz) as $busy
-		| ((($pg1 - $pg0) / $hz) + $pgb + (($tk1 - $tk0) / $hz)) as $ours
+		| ticks($s0; $s1) as $busy
+		| sum3(ticks($pg0; $pg1); $pgb; ticks($tk0; $tk1)) as $ours
 		| {workload: $w, arm: $arm, pair: $pair, block: $block, transport: $tr,
 		   pgbench_args: $args, rate: (if $rate == "" then null else ($rate | tonumber) end),
 		   tps: $tps, transactions: $ntx, latency_avg_ms: $lat, wall_s: $wall,
-		   machine_busy_pct: (100 * $busy / ($win * $ncpu)),
-		   other_cpu_pct: ([0, 100 * ($busy - $ours) / ($win * $ncpu)] | max),
+		   machine_busy_pct: (if $busy == null then null else 100 * $busy / ($win * $ncpu) end),
+		   other_cpu_pct: (if $busy == null or $ours == null then null else [0, 100 * ($busy - $ours) / ($win * $ncpu)] | max end),
 		   foreign_tracing_progs: ([$fb0, $fb1] | max),
 		   foreign_tracing_names: ($fbn | split(" ") | map(select(. != "-") | split(",")) | add // [] | unique),
-		   cluster_cpu_s: (($pg1 - $pg0) / $hz), pgbench_cpu_s: $pgb,
-		   tracer_cpu_s: (($tk1 - $tk0) / $hz),
-		   cpu_us_per_tx: (if ($ntx // 0) > 0 then 1e6 * $ours / $ntx else null end),
-		   tracer_cpu_pct: (if $arm | startswith("untraced") then null else 100 * (($tk1 - $tk0) / $hz) / $wall end),
+		   cluster_cpu_s: ticks($pg0; $pg1), pgbench_cpu_s: $pgb,
+		   tracer_cpu_s: ticks($tk0; $tk1),
+		   cpu_us_per_tx: (if ($ntx // 0) > 0 and $ours != null then 1e6 * $ours / $ntx else null end),
+		   tracer_cpu_pct: (if ($arm | startswith("untraced")) or ticks($tk0; $tk1) == null then null
+		                    else 100 * ticks($tk0; $tk1) / $wall end),
 		   bpf: (if ($arm | endswith("-profile") | not) or ($b1[2] == 0) then null else
 		         {progs: $b1[2], run_time_ns: ($b1[0] - $b0[0]), run_cnt: ($b1[1] - $b0[1]),
 		          ns_per_run: (if $b1[1] > $b0[1] then ($b1[0] - $b0[0]) / ($b1[1] - $b0[1]) else null end),
@@ -326,7 +340,7 @@ run_load() {
 		   latency: $pct, inrun: $inrun, inrun_p99: $inrun_p99}')
 	echo "$res" >>"$RUNS"
 	LAST_TPS=$tps
-	blog "  $w $arm pair $pair: tps $tps$([ "$fb0$fb1" = 00 ] || echo " (foreign tracing progs: $fb0/$fb1)")$([ "$pct" = null ] || echo ", p99 $(jq -r '.total.p99_us' <<<"$pct") us")$([ -z "$TRACER_PID" ] || echo ", tracer CPU $(jq -r '.tracer_cpu_pct | . * 10 | round / 10' <<<"$res")%")"
+	blog "  $w $arm pair $pair: tps $tps$([ "$fb0$fb1" = 00 ] || [ "$fb0$fb1" = 0null ] || [ "$fb0$fb1" = null0 ] || echo " (foreign tracing progs: $fb0/$fb1)")$([ "$pct" = null ] || echo ", p99 $(jq -r '.total.p99_us' <<<"$pct") us")$([ -z "$TRACER_PID" ] || echo ", tracer CPU $(jq -r '.tracer_cpu_pct | if . == null then "?" else . * 10 | round / 10 end' <<<"$res")%")"
 }
 
 # Each block (untraced or traced) begins with a discarded load at the
