@@ -91,8 +91,13 @@ for run in unix-select tcp-tpcb unix-connect; do
 	# half would put the rate outside.
 	awk -v r="$crate" -v t="$tps" -v p="$RATE_TOL_PCT" 'BEGIN { exit !(r >= 0.6 * t && r <= (1 + p / 100) * t) }'
 	check_true "$run client calls per second traced ($ccalls / $traced s = $crate) within 0.6 to 1.2 of pgbench's tps $tps" $?
-	within "$scalls" "$ccalls" 5
-	check_true "$run server calls ($scalls) within 5% of the client's ($ccalls)" $?
+	# Each end enters a window at its own request: a request sent just before a window opens
+	# (or closes) and read just after is seen at one end only. That is one call per window
+	# edge at most, which a -C run's few calls (about 50) can show: 5%, or one per window.
+	windows=$(jget "$out" '.sampling.windows')
+	awk -v s="$scalls" -v c="$ccalls" -v w="$windows" \
+		'BEGIN { d = s - c; if (d < 0) d = -d; exit !(c > 0 && (d <= 0.05 * c || d <= w)) }'
+	check_true "$run server calls ($scalls) within 5% of the client's ($ccalls), or one per window ($windows)" $?
 
 	if [ "$run" = unix-connect ]; then
 		for side in client server; do
