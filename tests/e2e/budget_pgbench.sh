@@ -128,8 +128,11 @@ full=$(jget "$out" '.sampling.full_s')
 # more of the 27 with every call traced again.
 awk -v f="$full" 'BEGIN { exit !(f >= 2.5) }'
 check_true "after: every call traced again once the load was gone (every call for $full s in all)" $?
+# The estimate followed the load down. Its last figure is an idle host's, which a noisy VM
+# can lift for two stretches in a row (1.9% once in CI): a fifth of the load's is the bound.
 last=$(jget "$out" '.sampling.full_cost_pct')
-awk -v l="$last" -v b="$BUDGET" 'BEGIN { exit !(l < 0.7 * b) }'
-check_true "after: the last estimate ($last%) is under 70% of the budget" $?
+peak=$(jget "$out" '.sampling.full_cost_peak_pct')
+awk -v l="$last" -v p="$peak" 'BEGIN { exit !(l < 0.2 * p) }'
+check_true "after: the last estimate ($last%) is under a fifth of the load's ($peak%)" $?
 
 finish
