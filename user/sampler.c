@@ -297,10 +297,10 @@ static void sweep(struct sampler *s, uint64_t now)
 }
 
 /* Budget: the hooks left; what the data-ready one costs if it stayed is read from now. */
-static void away_begin(struct sampler *s)
+static void away_begin(struct sampler *s, bool ready_stays)
 {
 	s->left_at = mono_ns();
-	if (!s->budget || tracer_self_cost(s->tr, &s->cost_left))
+	if (!ready_stays || tracer_self_cost(s->tr, &s->cost_left))
 		s->left_at = 0;
 }
 
@@ -314,7 +314,8 @@ static void away_read(struct sampler *s, uint64_t now)
 	if (!left_at || tracer_self_cost(s->tr, &c) || c.ready_runs == s->cost_left.ready_runs)
 		return;
 	s->away_ns = now - left_at;
-	s->away_runs = c.runs - s->cost_left.runs;
+	/* Only that hook ran in the gap: its runs are all the runs, and the timed ones are its own. */
+	s->away_runs = c.ready_runs - s->cost_left.ready_runs;
 	s->away_bpf_ns = budget_runs_ns(s->away_runs, c.timed - s->cost_left.timed, c.timed_ns - s->cost_left.timed_ns);
 }
 
@@ -471,10 +472,11 @@ int sampler_tick(struct sampler *s, uint64_t now, int max_ms)
 		}
 		if (s->detach_by && !s->opened && (now >= s->detach_by || !calls_open(s))) {
 			uint64_t t0 = thread_cpu_ns();
+			bool ready_stays = s->budget && !s->budget->away_dear;
 
-			tracer_keep_ready_hook(s->tr, s->budget && !s->budget->away_dear);
+			tracer_keep_ready_hook(s->tr, ready_stays);
 			tracer_data_hooks(s->tr, false);
-			away_begin(s);
+			away_begin(s, ready_stays);
 			say_hooks(s, "off");
 			s->detached = true;
 			s->detach_by = 0;

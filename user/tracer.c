@@ -52,7 +52,7 @@ struct tracer {
 	bool unix_queued_failed;
 	bool keep_ready;		/* the data-ready hook stays when the others leave (tracer_keep_ready_hook) */
 	bool sched_switch_failed;
-	unsigned hooks_off;		/* --sample: data hooks detached, a bit each (see data_hook) */
+	unsigned hooks_off;		/* between windows (--sample, a budget): data hooks detached, a bit each (see data_hook) */
 };
 
 static bool verbose_libbpf;
