@@ -2,24 +2,27 @@
 # What dblat costs the traced workload: pgbench throughput and fixed-rate p99
 # latency with dblat attached versus without, on one private cluster, in
 # alternating pairs (untraced A, traced B, A, B, ...). Also dblat's own CPU,
-# the run time of its BPF programs, its event rate, drops, memory, the floor
-# under it (the same hooks with empty programs, and socket tracepoints for
-# comparison) and (full mode) two bpftrace designs for comparison: libpq
-# uprobes and PostgreSQL's USDT probes.
+# the run time of its BPF programs, its event rate, drops, memory, (with
+# --floor) the floor under it (the same hooks with empty programs, and socket
+# tracepoints for comparison) and (full mode) two bpftrace designs for
+# comparison: libpq uprobes and PostgreSQL's USDT probes.
 #
-# usage: scripts/bench-overhead.sh [--quick] [--out FILE] [--seconds T] [--pairs N]
-#            [--mode NAME] [--dblat-args "ARGS"] [--no-compare] [--compare] [--no-floor]
+# usage: scripts/bench-overhead.sh [--quick] [--out FILE] [--seconds T] [--fixed-seconds T]
+#            [--pairs N] [--mode NAME] [--dblat-args "ARGS"] [--no-compare] [--compare] [--floor]
 #            [--workloads W1,W2..] [--rate-pct P] [--no-bpf-stats] [--scale N]
 #            [--clients N] [--pause-damon] [--keep]
 #
 #   --quick          < 3 min: select over unix+prepared and tcp+simple, fixed
-#                    rate; floor arms in 1 pair; no TPC-B-like run, no bpftrace
-#                    comparisons (--compare and --workloads add them back)
+#                    rate; no TPC-B-like run, no bpftrace comparisons (--compare
+#                    and --workloads add them back)
 #   (default)        < 15 min: select over {unix,tcp} x {simple,prepared},
-#                    TPC-B-like, fixed rate; floor arms and bpftrace uprobe and USDT
-#                    comparisons in 2 pairs each
+#                    TPC-B-like, fixed rate; bpftrace uprobe and USDT comparisons
+#                    in 2 pairs each
 #   --out FILE       results JSON (default out/bench-overhead.json)
 #   --seconds T      length of one pgbench run (quick 3, full 10)
+#   --fixed-seconds T  length of a fixed-rate run (quick: --seconds, full 30). Its p99
+#                    is the top 1% of the run's calls: a 10 s run saw about five of
+#                    dblat's windows, and one or two stalls of the VM decided it
 #   --pairs N        untraced/traced pairs (default 3, at least 3 recommended)
 #   --mode NAME      label of the dblat probe mode measured (default "default");
 #                    without --dblat-args a mode other than "default" passes
@@ -27,7 +30,7 @@
 #   --dblat-args S   extra dblat arguments, word-split (e.g. "--server-stages")
 #   --client-only    dblat traces pgbench alone (-c pgbench, not the server): what an
 #                    application host whose database is elsewhere pays (the floor
-#                    arms still work at both ends: add --no-floor)
+#                    arms, with --floor, still work at both ends)
 #   --workloads L    comma list from: sel-unix-simple sel-unix-prepared sel-tcp-simple
 #                    sel-tcp-prepared tpcb-unix fixed-rate, and sel-tls-simple
 #                    sel-tls-prepared (TCP with PGSSLMODE=require; with either, the
@@ -37,11 +40,12 @@
 #                    keeps 2 CPUs about 80% busy, and there the untraced p99 alone
 #                    ranged 6 to 69 ms over identical 3 s runs with a 0.3 ms p50:
 #                    schedule lag, not service time; a p99 ratio needs a stable baseline)
-#   --no-floor       no floor arms: empty BPF programs on sys_exit + sk_data_ready, and on
-#                    sock_send_length + sock_recv_length, against sel-unix-prepared
-#                    (what the hooks alone cost; scripts/bench/hook-floor, built by make bench);
-#                    and the least per-statement work with no events, timing every statement
-#                    at both ends on the socket tracepoints (scripts/bench/steady-floor)
+#   --floor          floor arms (a design study, about 3 min): empty BPF programs on
+#                    sys_exit + sk_data_ready, and on sock_send_length + sock_recv_length,
+#                    against sel-unix-prepared (what the hooks alone cost;
+#                    scripts/bench/hook-floor, built by make bench); and the least
+#                    per-statement work with no events, timing every statement at both
+#                    ends on the socket tracepoints (scripts/bench/steady-floor)
 #   --no-bpf-stats   no profile block: kernel.bpf_stats_enabled left alone, no BPF run-time figures
 #   --pause-damon    turn the kernel's DAMON monitor off for the run (and back on after): on
 #                    these VMs it stalls the machine 10 to 25 ms every half second, which
@@ -88,7 +92,8 @@ MODE=default
 DBLAT_ARGS=
 DBLAT_ARGS_SET=0
 COMPARE=
-FLOOR=1
+FLOOR=0
+FR_SECS=
 CLIENT_ONLY=0
 FLOOR_BIN=$HERE/bench/hook-floor
 STEADY_BIN=$HERE/bench/steady-floor
@@ -111,6 +116,7 @@ while [ $# -gt 0 ]; do
 	--out) OUT=$2; shift ;;
 	--out=*) OUT=${1#*=} ;;
 	--seconds) SECS=$2; shift ;;
+	--fixed-seconds) FR_SECS=$2; shift ;;
 	--pairs) PAIRS=$2; shift ;;
 	--mode) MODE=$2; shift ;;
 	--mode=*) MODE=${1#*=} ;;
@@ -118,6 +124,7 @@ while [ $# -gt 0 ]; do
 	--dblat-args=*) DBLAT_ARGS=${1#*=}; DBLAT_ARGS_SET=1 ;;
 	--no-compare) COMPARE=0 ;;
 	--compare) COMPARE=1 ;;
+	--floor) FLOOR=1 ;;
 	--no-floor) FLOOR=0 ;;
 	--client-only) CLIENT_ONLY=1 ;;
 	--no-bpf-stats) BPF_STATS=0 ;;
@@ -135,6 +142,7 @@ done
 
 if [ "$QUICK" = 1 ]; then
 	SECS=${SECS:-3}
+	FR_SECS=${FR_SECS:-$SECS}
 	COMPARE=${COMPARE:-0}
 	TAX_BLOCKS=${TAX_BLOCKS_QUICK:-100000}
 	TAX_REPS=3
@@ -145,6 +153,7 @@ if [ "$QUICK" = 1 ]; then
 	BLOCK_WARM_SECS=${BLOCK_WARM_SECS:-1}
 else
 	SECS=${SECS:-10}
+	FR_SECS=${FR_SECS:-30}
 	COMPARE=${COMPARE:-1}
 	# Where a syscall takes 1.2 us (this kind of VM), five arms in 3 pairs and 300,000-block
 	# taxes took the full run to 15 min 53 s.
@@ -155,6 +164,7 @@ else
 fi
 [ -z "$WL_OPT" ] || read -r -a WORKLOADS <<<"${WL_OPT//,/ }"
 [[ "$SECS" =~ ^[0-9]+$ ]] && [ "$SECS" -ge 1 ] || bdie "--seconds wants a whole number >= 1"
+[[ "$FR_SECS" =~ ^[0-9]+$ ]] && [ "$FR_SECS" -ge 2 ] || bdie "--fixed-seconds wants a whole number >= 2"
 [[ "$PAIRS" =~ ^[0-9]+$ ]] && [ "$PAIRS" -ge 1 ] || bdie "--pairs wants a number >= 1"
 [[ "$RATE_PCT" =~ ^[0-9]+$ ]] && [ "$RATE_PCT" -ge 1 ] && [ "$RATE_PCT" -le 100 ] || bdie "--rate-pct wants 1..100"
 if [ "$DBLAT_ARGS_SET" = 0 ] && [ "$MODE" != default ]; then
@@ -234,7 +244,7 @@ run_load() {
 	local w=$1 arm=$2 pair=$3 block=${4:-null}
 	local tr=${W_TR[$w]} host sslmode=disable extra=() logpfx='' irpfx='' inrun=null inrun_p99=null out tf
 	local fb0 fb1 fbn0 fbn1 s0 s1 s0t s1t pg0 pg1 tk0=0 tk1=0 b0="0 0 0" b1="0 0 0" t0 t1 res pct=null tps ntx lat
-	local p0='{}' p1='{}'
+	local p0='{}' p1='{}' secs=$SECS
 	case $tr in unix) host=$PG_SOCK ;; tcp) host=127.0.0.1 ;; tls) host=127.0.0.1 sslmode=require ;; esac
 	read -r -a extra <<<"${W_ARGS[$w]}"
 	out="$BENCH_TMP/pgb.$w.$arm.$pair.out"
@@ -242,6 +252,7 @@ run_load() {
 	if [ "$w" = fixed-rate ]; then
 		logpfx="$BENCH_TMP/fr.$arm.$pair"
 		extra+=(-R "$RATE" -l --log-prefix="$logpfx")
+		secs=$FR_SECS
 	else
 		# Per-transaction logs in both arms, for the rate within traced runs.
 		irpfx="$BENCH_TMP/ir.$w.$arm.$pair"
@@ -258,9 +269,9 @@ run_load() {
 	read -r s0 s0t < <(sys_ticks)
 	pg0=$(pg_tree_ticks)
 	t0=$(now_s)
-	/usr/bin/time -f '%U %S' -o "$tf" timeout $((SECS + 60)) env PGSSLMODE="$sslmode" \
+	/usr/bin/time -f '%U %S' -o "$tf" timeout $((secs + 60)) env PGSSLMODE="$sslmode" \
 		"$PG_BIN/pgbench" -h "$host" -p "$PG_PORT" -U postgres -n -c "$CLIENTS" -j "$THREADS" \
-		-T "$SECS" "${extra[@]}" bench >"$out" 2>&1 || {
+		-T "$secs" "${extra[@]}" bench >"$out" 2>&1 || {
 		echo "pgbench failed ($w, $arm, pair $pair):" >&2
 		tail -n 5 "$out" >&2
 	}
@@ -520,7 +531,7 @@ compare_tool() {
 # ---------------------------------------------------------------------------
 # Main
 
-blog "bench-overhead: $([ "$QUICK" = 1 ] && echo quick || echo full), $PAIRS pairs x ${SECS} s, mode $MODE${DBLAT_ARGS:+ (dblat args: $DBLAT_ARGS)}$([ "$CLIENT_ONLY" = 0 ] || echo ", client end only")"
+blog "bench-overhead: $([ "$QUICK" = 1 ] && echo quick || echo full), $PAIRS pairs x ${SECS} s (fixed rate ${FR_SECS} s), mode $MODE${DBLAT_ARGS:+ (dblat args: $DBLAT_ARGS)}$([ "$CLIENT_ONLY" = 0 ] || echo ", client end only")"
 [[ " ${WORKLOADS[*]} " != *" sel-tls-"* ]] || export BENCH_SSL=1
 pg_up "$SCALE"
 : >"$BENCH_TMP/tools.jsonl"
@@ -587,7 +598,7 @@ fi
 T_END=$(now_s)
 pg_down
 
-jq -cn --arg mode "$MODE" --arg dargs "$DBLAT_ARGS" --argjson quick "$QUICK" --argjson secs "$SECS" --argjson client_only "$CLIENT_ONLY" \
+jq -cn --arg mode "$MODE" --arg dargs "$DBLAT_ARGS" --argjson quick "$QUICK" --argjson secs "$SECS" --argjson frsecs "$FR_SECS" --argjson client_only "$CLIENT_ONLY" \
 	--argjson pairs "$PAIRS" --argjson ncpu "$NCPU" --arg kernel "$(uname -r)" --arg damon "$([ "$PAUSE_DAMON" = 0 ] && echo "$DAMON_AT_START" || echo "paused for the run (was: $DAMON_AT_START)")" \
 	--argjson scale "$SCALE" --argjson clients "$CLIENTS" --argjson threads "$THREADS" \
 	--argjson rate "${RATE:-null}" --argjson ratepct "$RATE_PCT" --argjson frskip "$FR_SKIP_S" --argjson bpfstats "$BPF_STATS" --argjson compare "$COMPARE" \
@@ -597,7 +608,7 @@ jq -cn --arg mode "$MODE" --arg dargs "$DBLAT_ARGS" --argjson quick "$QUICK" --a
 	--arg started "$(date -u -d "@${T_START%.*}" +%Y-%m-%dT%H:%M:%SZ)" \
 	--arg wl "${WORKLOADS[*]}" --arg ssl "${BENCH_SSL:-0}" '
 	{schema: "dblat-bench-overhead/1", started: $started, elapsed_s: ($t1 - $t0),
-	 quick: ($quick == 1), seconds_per_run: $secs, pairs: $pairs,
+	 quick: ($quick == 1), seconds_per_run: $secs, fixed_rate_seconds: $frsecs, pairs: $pairs,
 	 dblat: {mode: $mode, args: ($dargs | split(" ") | map(select(. != ""))), binary_sha256_16: $sha,
 	         commit: $commit, worktree_modified: ($dirty == "yes"), client_only: ($client_only == 1),
 	         command: ("dblat " + (if $client_only == 1 then "" else "-p <postmaster pid> " end)

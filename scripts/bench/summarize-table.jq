@@ -43,7 +43,7 @@ def med: map(select(. != null)) | sort
 . as $res | .workloads as $wl | .comparisons as $comps | .dblat_sessions as $sess | .dblat as $d
 | (.sessions | map(select(has("error") | not))) as $good
 | [S("dblat overhead: mode \($d.mode)\(if ($d.args | truthy) then " (" + ($d.args | join(" ")) + ")" else "" end)\(if ($d.client_only | truthy) then ", client end only" else "" end), "
-     + "\(if (.quick | truthy) then "quick" else "full" end), \(.pairs | pystr) pairs x \(.seconds_per_run | pystr) s, "
+     + "\(if (.quick | truthy) then "quick" else "full" end), \(.pairs | pystr) pairs x \(.seconds_per_run | pystr) s\(if (.fixed_rate_seconds // .seconds_per_run) != .seconds_per_run then " (fixed rate \(.fixed_rate_seconds | pystr) s)" else "" end), "
      + "\(.machine.cpus | pystr) CPUs, pgbench -c \(.pgbench.clients | pystr) -j \(.pgbench.threads | pystr), "
      + "scale \(.cluster.scale | pystr), elapsed "), F(.elapsed_s; 0; 0), S(" s")] | line,
   "",
