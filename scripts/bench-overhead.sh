@@ -146,8 +146,8 @@ if [ "$QUICK" = 1 ]; then
 	COMPARE=${COMPARE:-0}
 	TAX_BLOCKS=${TAX_BLOCKS_QUICK:-100000}
 	TAX_REPS=3
-	# Three floor arms in 3 pairs took the quick run past 3 minutes (183 s); in 2 pairs,
-	# where a syscall takes 1.2 us, to 194 s.
+	# Arms besides dblat's (--floor, --compare) run 1 pair: three floor arms in 3 pairs took
+	# the quick run past 3 minutes (183 s); in 2 pairs, where a syscall takes 1.2 us, to 194 s.
 	ARM_PAIRS=${ARM_PAIRS:-1}
 	WORKLOADS=(sel-unix-prepared sel-tcp-simple fixed-rate)
 	BLOCK_WARM_SECS=${BLOCK_WARM_SECS:-1}

@@ -60,7 +60,7 @@ unsigned budget_next(struct budget *b, const struct budget_reading *r)
 	if (!r->traced_ns || !r->attached_ns)
 		return b->pct;
 	cost = stretch_cost(b, r);
-	if (r->away_ns && r->away_runs)
+	if (r->away_runs)
 		b->gap_run_ns = (double)r->away_bpf_ns / r->away_runs;
 	/* Once, not BUDGET_HOOK_FACTOR times: a run that returns at its first test leaves the caches alone. */
 	b->away_cost = r->ready_runs * (b->gap_run_ns + r->toll_ns) / r->attached_ns / b->ncpus;

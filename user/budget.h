@@ -68,8 +68,8 @@ struct budget_reading {
 	uint64_t ready_runs;	/* ... of which the data-ready hook's */
 	double toll_ns;		/* what a hook run costs its syscall beyond the program's run time (struct toll) */
 	bool held;		/* every call must stay traced whatever it costs (HTTP requests are bound) */
-	/* The gap before it, if the data-ready hook stayed (user/tracer.c): how long, its runs, their time. */
-	uint64_t away_ns, away_runs, away_bpf_ns;
+	/* The gap before it, if the data-ready hook stayed (user/tracer.c): its runs there, their time (0: none read). */
+	uint64_t away_runs, away_bpf_ns;
 };
 
 /*

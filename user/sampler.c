@@ -160,10 +160,9 @@ static unsigned stretch_judge(struct sampler *s, bool held)
 		r.ready_runs = now.ready_runs - s->cost_at.ready_runs;
 		r.bpf_ns = budget_runs_ns(r.hook_runs, now.timed - s->cost_at.timed, now.timed_ns - s->cost_at.timed_ns);
 	}
-	r.away_ns = s->away_ns;
 	r.away_runs = s->away_runs;
 	r.away_bpf_ns = s->away_bpf_ns;
-	s->away_ns = 0;
+	s->away_runs = 0;
 	r.traced_ns = s->traced_ns;
 	r.user_ns = cpu - s->user_at > s->fixed_ns ? cpu - s->user_at - s->fixed_ns : 0;
 	r.toll_ns = s->toll_ns;
@@ -307,21 +306,18 @@ static void sweep(struct sampler *s, uint64_t now)
 /* Budget: the hooks left; what the data-ready one costs if it stayed is read from now. */
 static void away_begin(struct sampler *s, bool ready_stays)
 {
-	s->left_at = mono_ns();
-	if (!ready_stays || tracer_self_cost(s->tr, &s->cost_left))
-		s->left_at = 0;
+	s->cost_left_read = ready_stays && !tracer_self_cost(s->tr, &s->cost_left);
 }
 
-static void away_read(struct sampler *s, uint64_t now)
+static void away_read(struct sampler *s)
 {
 	struct dblat_self_cost c;
-	uint64_t left_at = s->left_at;
+	bool read = s->cost_left_read;
 
-	s->left_at = 0;
+	s->cost_left_read = false;
 	/* Detached with the others, or no socket woke: nothing to learn its run time from. */
-	if (!left_at || tracer_self_cost(s->tr, &c) || c.ready_runs == s->cost_left.ready_runs)
+	if (!read || tracer_self_cost(s->tr, &c) || c.ready_runs == s->cost_left.ready_runs)
 		return;
-	s->away_ns = now - left_at;
 	/* Only that hook ran in the gap: its runs are all the runs, and the timed ones are its own. */
 	s->away_runs = c.ready_runs - s->cost_left.ready_runs;
 	s->away_bpf_ns = budget_runs_ns(s->away_runs, c.timed - s->cost_left.timed, c.timed_ns - s->cost_left.timed_ns);
@@ -342,7 +338,7 @@ static uint64_t hooks_back(struct sampler *s, unsigned pct, bool marker)
 	tracer_drain(s->tr);
 	t0 = thread_cpu_ns();
 	now = mono_ns();
-	away_read(s, now);
+	away_read(s);
 	sweep(s, now);
 	window_event(s, now, 0, pct, DBLAT_WIN_REOPENED);
 	tracer_data_hooks(s->tr, true);

@@ -38,9 +38,9 @@ struct sampler {
 	uint64_t traced_ns;		/* its length, once it ended */
 	uint64_t hooked_at;		/* ... and the hooks' cost from when (0: not read) */
 	struct dblat_self_cost cost_at;	/* ... which stood at this then */
-	uint64_t left_at;		/* the hooks left then (0: not read) ... */
+	bool cost_left_read;		/* the hooks left, the data-ready one staying, ... */
 	struct dblat_self_cost cost_left;	/* ... and their cost stood at this */
-	uint64_t away_ns, away_runs, away_bpf_ns;	/* the last gap: its length, the runs of the hook that stays, their time */
+	uint64_t away_runs, away_bpf_ns;	/* the last gap: the runs of the hook that stays, their time (0: none read) */
 	double toll_ns;			/* what a hook run costs its syscall: at start-up, then from pairs */
 	double toll_on;			/* a syscall's time since the hooks came back (0: none taken) */
 	struct toll toll;

@@ -174,7 +174,6 @@ TEST(budget_windows_leave_room_for_the_gaps)
 	CHECK_EQ_INT(budget_next(&b, &over), 5);
 	/* A quarter of the wakeups, and a gap it stayed for measured 20 ns a run: 0.3%, it stays. */
 	over.ready_runs = 2500;
-	over.away_ns = 1000 * MS;
 	over.away_runs = 25000;
 	over.away_bpf_ns = 500000;
 	CHECK_EQ_INT(budget_next(&b, &over), 3);
@@ -185,7 +184,7 @@ TEST(budget_windows_leave_room_for_the_gaps)
 	CHECK_EQ_INT(b.pct, 3);
 	/* No socket wakes: nothing to leave room for. */
 	over.ready_runs = 0;
-	over.away_ns = 0;
+	over.away_runs = 0;
 	CHECK_EQ_INT(budget_next(&b, &over), 5);
 	CHECK(near(b.away_cost, 0));
 }
