@@ -44,6 +44,7 @@ struct sampler {
 	double toll_ns;			/* what a hook run costs its syscall: at start-up, then from pairs */
 	double toll_on;			/* a syscall's time since the hooks came back (0: none taken) */
 	struct toll toll;
+	unsigned untimed_windows;	/* windows since the last one the toll was timed around */
 	bool verbose;			/* say each judgment on stderr */
 	/* Budget: is there a reason to trace every call whatever it costs now? NULL: none. */
 	bool (*hold)(void *ctx);
