@@ -537,7 +537,7 @@ pg_up "$SCALE"
 : >"$BENCH_TMP/tools.jsonl"
 : >"$BENCH_TMP/tax.jsonl"
 
-# Warm-up (discarded) and calibration of the fixed rate: 50% of untraced max.
+# Warm-up (discarded) and calibration of the fixed rate: --rate-pct of the untraced max.
 WARM=$((SECS < 5 ? SECS : 5))
 "$PG_BIN/pgbench" -h "$PG_SOCK" -p "$PG_PORT" -U postgres -n -S -M prepared -c "$CLIENTS" -j "$THREADS" -T "$WARM" bench \
 	>"$BENCH_TMP/warmup.out" 2>&1 || { tail "$BENCH_TMP/warmup.out" >&2; bdie "warm-up pgbench failed"; }
