@@ -331,10 +331,11 @@ static void away_read(struct sampler *s)
 	s->away_bpf_ns = budget_runs_ns(s->away_runs, c.timed - s->cost_left.timed, c.timed_ns - s->cost_left.timed_ns);
 }
 
-/* Budget: the hooks came back for a window; is it one the toll is timed around? */
-static bool toll_due(struct sampler *s)
+/* Budget: the hooks came back; is it for a window the toll is timed around? */
+static bool toll_due(struct sampler *s, unsigned pct)
 {
-	if (!s->budget)
+	/* Every call traced from now: no detach soon to pair a timing with. */
+	if (!s->budget || pct == 100)
 		return false;
 	if (s->toll.n >= TOLL_PAIRS_TRUSTED && ++s->untimed_windows < TOLL_EVERY_WINDOWS)
 		return false;
@@ -362,7 +363,7 @@ static uint64_t hooks_back(struct sampler *s, unsigned pct, bool marker)
 	window_event(s, now, 0, pct, DBLAT_WIN_REOPENED);
 	tracer_data_hooks(s->tr, true);
 	say_hooks(s, "on");
-	if (toll_due(s))
+	if (toll_due(s, pct))
 		s->toll_on = syscall_ns(WINDOW_TOLL_ROUNDS);
 	s->fixed_ns += thread_cpu_ns() - t0;
 	s->detached = false;
@@ -374,7 +375,7 @@ static void go_full(struct sampler *s)
 {
 	uint64_t now = hooks_back(s, 100, true);
 
-	/* The hooks stay: a timing taken now would pair with one taken after a stretch of any length. */
+	/* The hooks stay: a timing from the window before would pair with one taken after a stretch of any length. */
 	s->toll_on = 0;
 	tracer_windows(s->tr, false);
 	tracer_sample_window(s->tr, true);
