@@ -69,7 +69,7 @@ static void say_hooks(const struct sampler *s, const char *what)
  */
 #define TOLL_EVERY_WINDOWS 4
 
-double syscall_ns(unsigned rounds)
+double syscall_ns(unsigned rounds, bool yield)
 {
 	double best = 0;
 
@@ -87,7 +87,8 @@ double syscall_ns(unsigned rounds)
 		 * of them (at 7,000 tps, calls at a window's start took over
 		 * 1 ms 13% of the time, 0.7% far from windows; 5% with this).
 		 */
-		sched_yield();
+		if (yield)
+			sched_yield();
 	}
 	return best;
 }
@@ -99,7 +100,7 @@ static void toll_pair(struct sampler *s)
 
 	if (!s->budget || !s->toll_on)
 		return;
-	off = syscall_ns(WINDOW_TOLL_ROUNDS);
+	off = syscall_ns(WINDOW_TOLL_ROUNDS, true);
 	median = toll_add(&s->toll, s->toll_on, off);
 	if (s->toll.n >= TOLL_PAIRS_TRUSTED)
 		s->toll_ns = median;
@@ -364,7 +365,7 @@ static uint64_t hooks_back(struct sampler *s, unsigned pct, bool marker)
 	tracer_data_hooks(s->tr, true);
 	say_hooks(s, "on");
 	if (toll_due(s, pct))
-		s->toll_on = syscall_ns(WINDOW_TOLL_ROUNDS);
+		s->toll_on = syscall_ns(WINDOW_TOLL_ROUNDS, true);
 	s->fixed_ns += thread_cpu_ns() - t0;
 	s->detached = false;
 	return now;

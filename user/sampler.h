@@ -67,8 +67,11 @@ void sampler_start(struct sampler *s, struct tracer *tr, unsigned pct, struct bu
 int sampler_tick(struct sampler *s, uint64_t now, int max_ms);
 /* The run ends: the open window, if any, closes now (the hooks stay for the final drain). */
 void sampler_stop(struct sampler *s, uint64_t now);
-/* A getppid of dblat's own, in ns: the least of ROUNDS timings (one preempted by the load does not count). */
-double syscall_ns(unsigned rounds);
+/*
+ * A getppid of dblat's own, in ns: the least of ROUNDS timings (one
+ * preempted by the load does not count); yield: give the CPU up after each.
+ */
+double syscall_ns(unsigned rounds, bool yield);
 /* Rounds for the toll at start-up, before and after the hooks attach. */
 #define STARTUP_TOLL_ROUNDS 80
 
