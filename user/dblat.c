@@ -435,13 +435,16 @@ int main(int argc, char **argv)
 		err = 1;
 		goto cleanup;
 	}
+	/*
+	 * The run's clock starts with the hooks: what they trace from here is
+	 * traced time (nothing is consumed before the first poll, so the
+	 * recording misses no event). Started after the toll's timing below,
+	 * its calls were counted against no time: a quarter second of them on
+	 * a saturated host while that timing yielded after each round.
+	 */
+	sum->start_ns = mono_ns();
 	if (env.budget_pct) {
-		/*
-		 * Back to back: every call is traced while this runs, before the
-		 * run's clock starts. With a yield after each round a saturated
-		 * host stretched it to a quarter second, whose calls were counted
-		 * against no time traced (a mean latency 31% over Little's law).
-		 */
+		/* Back to back: dblat's own first moments, not a window's edge under a load. */
 		toll_ns = syscall_ns(STARTUP_TOLL_ROUNDS, false) - untraced_ns;
 		if (toll_ns < 0)
 			toll_ns = 0;
@@ -451,8 +454,6 @@ int main(int argc, char **argv)
 	if (setpriority(PRIO_PROCESS, 0, env.nice))
 		fprintf(stderr, "dblat: cannot set niceness %d: %s\n", env.nice, strerror(errno));
 	run.pace.nice = env.nice;
-	/* Nothing is consumed before the first poll: the recording misses no event. */
-	sum->start_ns = mono_ns();
 	if (env.mode == MODE_RECORD) {
 		run.rec = recorder_open(env.output, sum->start_ns);
 		if (!run.rec) {

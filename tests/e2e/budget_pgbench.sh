@@ -88,13 +88,13 @@ within "$scalls" "$ccalls" 5
 check_true "heavy: server calls ($scalls) within 5% of the client's ($ccalls)" $?
 # pgbench's clients each wait on one call at a time, so by Little's law calls in the stretches
 # traced take at most clients / rate: pgbench's mean latency times its rate over the rate traced.
-# Less by pgbench's own time between calls (0.83 to 0.96 of it here); a little over it allows for
-# the calls traced while the start-up toll is timed (80 rounds of 125 syscalls), before the run's clock starts.
-# Far over it, calls were counted against no time traced (1.31 once, when that timing yielded).
+# Less by pgbench's own time between calls (0.76 to 0.83 of it here). Over it, calls were counted
+# against no time traced (1.31 once, when the run's clock started after the start-up toll timing,
+# which then yielded under the load).
 mean_ms=$(awk -v m="$(stmt_mean_us "$out" "$Q" client)" 'BEGIN { printf "%.4f", m / 1000 }')
 little_ms=$(awk -v l="$pgb_lat" -v t="$tps" -v r="$crate" 'BEGIN { printf "%.4f", l * t / r }')
-awk -v m="$mean_ms" -v l="$little_ms" 'BEGIN { exit !(m >= 0.6 * l && m <= 1.1 * l) }'
-check_true "heavy: mean latency $mean_ms ms within 0.6 to 1.1 of clients over the rate traced ($little_ms ms: pgbench's $pgb_lat ms at its $tps tps)" $?
+awk -v m="$mean_ms" -v l="$little_ms" 'BEGIN { exit !(m >= 0.6 * l && m <= 1.05 * l) }'
+check_true "heavy: mean latency $mean_ms ms within 0.6 to 1.05 of clients over the rate traced ($little_ms ms: pgbench's $pgb_lat ms at its $tps tps)" $?
 max_ms=$(jq -r '[.statements[] | select(.side == "client") | .latency_us.max] | max / 1000' "$out")
 awk -v m="$max_ms" -v l="$MAX_OK_MS" 'BEGIN { exit !(m < l) }'
 check_true "heavy: longest client call ${max_ms} ms is under $MAX_OK_MS ms (none spans a gap)" $?
