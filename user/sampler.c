@@ -35,6 +35,15 @@ static uint64_t full_len(const struct sampler *s)
 	return s->budget->over ? FULL_CONFIRM_NS : FULL_JUDGE_NS;
 }
 
+/* Events the programs have written so far. */
+static uint64_t events_written(struct sampler *s)
+{
+	uint64_t st[DBLAT_STAT_NR];
+
+	tracer_stats(s->tr, st);
+	return st[DBLAT_STAT_EVENTS];
+}
+
 static uint64_t own_cpu_ns(void)
 {
 	struct rusage ru;
@@ -107,21 +116,6 @@ static void toll_pair(struct sampler *s)
 	s->toll_on = 0;
 }
 
-/*
- * The main thread's CPU time: what switching the hooks, sweeping and timing
- * cost is the same for a window of any size, so it is kept out of the
- * estimate of tracing every call (a quiet window of 50 ms read as 5% of a
- * CPU with it).
- */
-static uint64_t thread_cpu_ns(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts))
-		return 0;
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 static uint32_t cost_ppm(double share)
 {
 	return share <= 0 ? 0 : share >= 4000 ? 4000000000u : (uint32_t)(share * 1e6);
@@ -158,7 +152,8 @@ static void stretch_begin(struct sampler *s)
 static unsigned stretch_judge(struct sampler *s, bool held)
 {
 	struct budget_reading r;
-	uint64_t cpu = own_cpu_ns();
+	uint64_t cpu = own_cpu_ns(), events = events_written(s), wait = tracer_wait_cpu_ns(s->tr);
+	uint64_t fixed = s->fixed_ns + wait - s->wait_at;
 	struct dblat_self_cost now;
 	unsigned pct;
 
@@ -173,18 +168,23 @@ static unsigned stretch_judge(struct sampler *s, bool held)
 	r.away_bpf_ns = s->away_bpf_ns;
 	s->away_runs = 0;
 	r.traced_ns = s->traced_ns;
-	r.user_ns = cpu - s->user_at > s->fixed_ns ? cpu - s->user_at - s->fixed_ns : 0;
+	r.user_ns = cpu - s->user_at > fixed ? cpu - s->user_at - fixed : 0;
 	r.toll_ns = s->toll_ns;
 	r.held = held;
 	s->measuring = false;
 	s->traced_ns = 0;
 	s->user_at = cpu;
+	events -= s->events_at;
+	s->events_at += events;
+	s->wait_at = wait;
 	s->fixed_ns = 0;
 	pct = budget_next(s->budget, &r);
 	if (s->verbose)
-		fprintf(stderr, "dblat: budget: %.3f s traced, dblat %.1f ms CPU, BPF %.2f ms in %.0f ms hooked (%llu runs, "
-			"toll %.0f ns each): every call would cost %.2f%% of the CPUs, the gaps %.3f%%%s; tracing %u%%%s\n",
-			r.traced_ns / 1e9, r.user_ns / 1e6, r.bpf_ns / 1e6, r.attached_ns / 1e6,
+		fprintf(stderr, "dblat: budget: %.3f s traced, dblat %.1f ms CPU (%llu events; %.1f ms more for none), "
+			"BPF %.2f ms in %.0f ms hooked (%llu runs, toll %.0f ns each): every call would cost %.2f%% "
+			"of the CPUs, the gaps %.3f%%%s; tracing %u%%%s\n",
+			r.traced_ns / 1e9, r.user_ns / 1e6, (unsigned long long)events, fixed / 1e6, r.bpf_ns / 1e6,
+			r.attached_ns / 1e6,
 			(unsigned long long)r.hook_runs, r.toll_ns, s->budget->full_cost * 100,
 			s->budget->away_cost * 100, s->budget->away_dear ? " (dear: the data-ready hook leaves too)" : "",
 			pct, held ? " (held: requests are bound to statements)" : "");
@@ -242,6 +242,16 @@ static bool calls_open(struct sampler *s)
 			return true;
 	}
 	return false;
+}
+
+/* Have the calls open at a window's end ended? Looking is what any window costs. */
+static bool open_calls_end(struct sampler *s)
+{
+	uint64_t t0 = thread_cpu_ns();
+	bool open = calls_open(s);
+
+	s->fixed_ns += thread_cpu_ns() - t0;
+	return !open;
 }
 
 /* Is /proc/TGID/fd/FD still the socket the entry was made for? */
@@ -472,6 +482,8 @@ void sampler_start(struct sampler *s, struct tracer *tr, unsigned pct, struct bu
 		s->pct = 100;
 		s->opened = now;
 		s->user_at = own_cpu_ns();
+		s->events_at = events_written(s);
+		s->wait_at = tracer_wait_cpu_ns(tr);
 		stretch_begin(s);
 		return;
 	}
@@ -495,7 +507,7 @@ int sampler_tick(struct sampler *s, uint64_t now, int max_ms)
 			s->traced_ns += mono_ns() - s->opened;
 			close_window(s, now, s->pct);
 		}
-		if (s->detach_by && !s->opened && (now >= s->detach_by || !calls_open(s))) {
+		if (s->detach_by && !s->opened && (now >= s->detach_by || open_calls_end(s))) {
 			uint64_t t0 = thread_cpu_ns();
 			bool ready_stays = s->budget && !s->budget->away_dear;
 

@@ -34,7 +34,15 @@ struct sampler {
 	/* Budget: what the stretch traced last cost. */
 	bool measuring;			/* a stretch's cost is being read */
 	uint64_t user_at;		/* dblat's CPU time when it began */
-	uint64_t fixed_ns;		/* ... of which since spent on what any window costs (hooks, sweep, timings) */
+	/*
+	 * ... of which since spent on what tracing every call would not change:
+	 * switching the hooks, sweeping and timing cost the same for a window of
+	 * any size (a quiet window of 50 ms read as 5% of a CPU with them), and
+	 * waiting for events costs the same with none to read (tracer_wait_cpu_ns).
+	 */
+	uint64_t fixed_ns;
+	uint64_t wait_at;		/* the waits' CPU when it began */
+	uint64_t events_at;		/* events the programs had written then */
 	uint64_t traced_ns;		/* its length, once it ended */
 	uint64_t hooked_at;		/* ... and the hooks' cost from when (0: not read) */
 	struct dblat_self_cost cost_at;	/* ... which stood at this then */

@@ -45,6 +45,8 @@ struct tracer {
 	void *fn_ctx;
 	double backlog;			/* the fullest ring's share in use, at most, during the last poll */
 	bool unread;			/* the last drain stopped with events still in the rings */
+	bool time_waits;		/* self_timed: wait_cpu_ns is kept */
+	uint64_t wait_cpu_ns;		/* this thread's CPU in epoll_wait so far */
 	long page;
 	struct stage_probes *stages;
 	struct tls_probes *tls;
@@ -337,6 +339,7 @@ struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void
 		t->skel->rodata->cap_be = o->cap_be;
 	t->skel->rodata->sampling = o->sampling;
 	t->skel->rodata->self_timed = o->self_timed;
+	t->time_waits = o->self_timed;
 	t->skel->bss->windows_on = o->windows_at_start;
 	/* Under a budget every call is traced until it says otherwise. */
 	t->skel->bss->sample_on = !o->windows_at_start;
@@ -484,7 +487,7 @@ static long drain(struct tracer *t, bool final, uint64_t until)
 int tracer_poll(struct tracer *t, int timeout_ms)
 {
 	struct epoll_event ev[8];
-	uint64_t due = mono_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000ull;
+	uint64_t due = mono_ns() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000000ull, cpu;
 	int n;
 
 	/*
@@ -494,7 +497,10 @@ int tracer_poll(struct tracer *t, int timeout_ms)
 	 * is read without waiting at the next poll. A window at a host's limit
 	 * overran its 200 ms by 30 ms while the drain went on.
 	 */
+	cpu = t->time_waits ? thread_cpu_ns() : 0;
 	n = epoll_wait(t->epfd, ev, 8, t->unread ? 0 : timeout_ms);
+	if (t->time_waits)
+		t->wait_cpu_ns += thread_cpu_ns() - cpu;
 	if (n < 0 && errno != EINTR)
 		return -errno;
 	t->backlog = 0;
@@ -504,6 +510,11 @@ int tracer_poll(struct tracer *t, int timeout_ms)
 double tracer_backlog(const struct tracer *t)
 {
 	return t->backlog;
+}
+
+uint64_t tracer_wait_cpu_ns(const struct tracer *t)
+{
+	return t->wait_cpu_ns;
 }
 
 int tracer_drain(struct tracer *t)
