@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause */
-/* CLOCK_MONOTONIC in ns: the clock BPF's bpf_ktime_get_ns() stamps events with. */
+/* Clocks in ns: CLOCK_MONOTONIC, which BPF's bpf_ktime_get_ns() stamps events with, and a thread's CPU time. */
 #ifndef DBLAT_MONO_CLOCK_H
 #define DBLAT_MONO_CLOCK_H
 

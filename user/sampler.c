@@ -152,7 +152,7 @@ static void stretch_begin(struct sampler *s)
 static unsigned stretch_judge(struct sampler *s, bool held)
 {
 	struct budget_reading r;
-	uint64_t cpu = own_cpu_ns(), events = events_written(s), wait = tracer_wait_cpu_ns(s->tr);
+	uint64_t cpu = own_cpu_ns(), wait = tracer_wait_cpu_ns(s->tr);
 	uint64_t fixed = s->fixed_ns + wait - s->wait_at;
 	struct dblat_self_cost now;
 	unsigned pct;
@@ -174,12 +174,14 @@ static unsigned stretch_judge(struct sampler *s, bool held)
 	s->measuring = false;
 	s->traced_ns = 0;
 	s->user_at = cpu;
-	events -= s->events_at;
-	s->events_at += events;
 	s->wait_at = wait;
 	s->fixed_ns = 0;
 	pct = budget_next(s->budget, &r);
-	if (s->verbose)
+	if (s->verbose) {
+		/* Events written since the last judgment (since the start, at the first). */
+		uint64_t events = events_written(s) - s->events_at;
+
+		s->events_at += events;
 		fprintf(stderr, "dblat: budget: %.3f s traced, dblat %.1f ms CPU (%llu events; %.1f ms more for none), "
 			"BPF %.2f ms in %.0f ms hooked (%llu runs, toll %.0f ns each): every call would cost %.2f%% "
 			"of the CPUs, the gaps %.3f%%%s; tracing %u%%%s\n",
@@ -188,6 +190,7 @@ static unsigned stretch_judge(struct sampler *s, bool held)
 			(unsigned long long)r.hook_runs, r.toll_ns, s->budget->full_cost * 100,
 			s->budget->away_cost * 100, s->budget->away_dear ? " (dear: the data-ready hook leaves too)" : "",
 			pct, held ? " (held: requests are bound to statements)" : "");
+	}
 	return pct;
 }
 
@@ -482,7 +485,6 @@ void sampler_start(struct sampler *s, struct tracer *tr, unsigned pct, struct bu
 		s->pct = 100;
 		s->opened = now;
 		s->user_at = own_cpu_ns();
-		s->events_at = events_written(s);
 		s->wait_at = tracer_wait_cpu_ns(tr);
 		stretch_begin(s);
 		return;

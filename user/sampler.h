@@ -42,7 +42,7 @@ struct sampler {
 	 */
 	uint64_t fixed_ns;
 	uint64_t wait_at;		/* the waits' CPU when it began */
-	uint64_t events_at;		/* events the programs had written then */
+	uint64_t events_at;		/* -v: events the programs had written then */
 	uint64_t traced_ns;		/* its length, once it ended */
 	uint64_t hooked_at;		/* ... and the hooks' cost from when (0: not read) */
 	struct dblat_self_cost cost_at;	/* ... which stood at this then */

@@ -45,8 +45,7 @@ struct tracer {
 	void *fn_ctx;
 	double backlog;			/* the fullest ring's share in use, at most, during the last poll */
 	bool unread;			/* the last drain stopped with events still in the rings */
-	bool time_waits;		/* self_timed: wait_cpu_ns is kept */
-	uint64_t wait_cpu_ns;		/* this thread's CPU in epoll_wait so far */
+	uint64_t wait_cpu_ns;		/* this thread's CPU in epoll_wait so far (self_timed only) */
 	long page;
 	struct stage_probes *stages;
 	struct tls_probes *tls;
@@ -339,7 +338,6 @@ struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void
 		t->skel->rodata->cap_be = o->cap_be;
 	t->skel->rodata->sampling = o->sampling;
 	t->skel->rodata->self_timed = o->self_timed;
-	t->time_waits = o->self_timed;
 	t->skel->bss->windows_on = o->windows_at_start;
 	/* Under a budget every call is traced until it says otherwise. */
 	t->skel->bss->sample_on = !o->windows_at_start;
@@ -497,9 +495,9 @@ int tracer_poll(struct tracer *t, int timeout_ms)
 	 * is read without waiting at the next poll. A window at a host's limit
 	 * overran its 200 ms by 30 ms while the drain went on.
 	 */
-	cpu = t->time_waits ? thread_cpu_ns() : 0;
+	cpu = t->skel->rodata->self_timed ? thread_cpu_ns() : 0;
 	n = epoll_wait(t->epfd, ev, 8, t->unread ? 0 : timeout_ms);
-	if (t->time_waits)
+	if (t->skel->rodata->self_timed)
 		t->wait_cpu_ns += thread_cpu_ns() - cpu;
 	if (n < 0 && errno != EINTR)
 		return -errno;

@@ -36,9 +36,9 @@ struct tracer *tracer_open(const struct tracer_opts *o, tracer_event_fn fn, void
 /* Consumes what is ready; hands on what is old enough to be in order (user/ring_merge.h). */
 int tracer_poll(struct tracer *t, int timeout_ms);
 int tracer_drain(struct tracer *t);	/* hands on everything: tracing has stopped */
-double tracer_backlog(const struct tracer *t);
+double tracer_backlog(const struct tracer *t);	/* fullest ring's share unread during the last poll */
 /* CPU time of this thread spent waiting for events so far: dblat at rest, wakeups included (self_timed). */
-uint64_t tracer_wait_cpu_ns(const struct tracer *t);	/* fullest ring's share unread during the last poll */
+uint64_t tracer_wait_cpu_ns(const struct tracer *t);
 void tracer_stats(struct tracer *t, uint64_t out[DBLAT_STAT_NR]);
 void tracer_ignore_conn(struct tracer *t, uint32_t tgid, int32_t fd);
 /* A PostgreSQL connection over a Unix socket exists: hook send entries from now on. */

@@ -130,9 +130,8 @@ full=$(jget "$out" '.sampling.full_s')
 # From the load's end (4 s) the estimate falls halfway to each window's own (an idle dblat's,
 # under 0.1% with its waits for events left out; about 1.4% in one CI run when they counted,
 # which then never fell under 70% of the budget), one window every 2 s: from 10 to 40% (the
-# hooks counted BUDGET_HOOK_FACTOR times
-# over) to under 70% of the budget within 8 to 16 s (at 38.9%, eight windows), leaving 6 s or
-# more of the 27 with every call traced again.
+# hooks counted BUDGET_HOOK_FACTOR times over) to under 70% of the budget within 8 to 16 s
+# (at 38.9%, eight windows), leaving 6 s or more of the 27 with every call traced again.
 awk -v f="$full" 'BEGIN { exit !(f >= 2.5) }'
 check_true "after: every call traced again once the load was gone (every call for $full s in all)" $?
 # The estimate followed the load down. Its last figure is an idle host's, which a noisy VM
