@@ -294,7 +294,8 @@ run_load() {
 		pct=$("$HERE/bench/pct.sh" --skip-s "$FR_SKIP_S" "$logpfx".*)
 		[ "$block" = null ] || [ ! -f "$BENCH_TMP/dblat.$block.err" ] ||
 			inrun_p99=$("$HERE/bench/inrun-p99.sh" --skip-s "$FR_SKIP_S" "$BENCH_TMP/dblat.$block.err" "$logpfx".*)
-		rm -f "$logpfx".*
+		# An untraced run's logs wait for its pair's traced run: placebo_inrun_p99.
+		[ "$arm" = untraced ] && [ "$pair" -ge 1 ] || rm -f "$logpfx".*
 	fi
 	if [ -n "$irpfx" ] && compgen -G "$irpfx.*" >/dev/null; then
 		[ "$block" = null ] || [ ! -f "$BENCH_TMP/dblat.$block.err" ] ||
@@ -352,6 +353,32 @@ run_load() {
 	echo "$res" >>"$RUNS"
 	LAST_TPS=$tps
 	blog "  $w $arm pair $pair: tps $tps$([ "$fb0$fb1" = 00 ] || [ "$fb0$fb1" = 0null ] || [ "$fb0$fb1" = null0 ] || echo " (foreign tracing progs: $fb0/$fb1)")$([ "$pct" = null ] || echo ", p99 $(jq -r '.total.p99_us' <<<"$pct") us")$([ -z "$TRACER_PID" ] || echo ", tracer CPU $(jq -r '.tracer_cpu_pct | if . == null then "?" else . * 10 | round / 10 end' <<<"$res")%")"
+}
+
+# The in-run p99 of each untraced fixed-rate run with its pair's traced run's
+# hooks laid over it (aligned at the runs' starts): the same statistic where
+# no hook ran, so what it reads by chance (the stalls of a VM fall on any
+# stretch) sits beside what it reads traced. Written into the untraced run's
+# record as inrun_p99_placebo.
+placebo_inrun_p99() {
+	local pair t u blk d_us r
+	[[ " ${WORKLOADS[*]} " == *" fixed-rate "* ]] || return 0
+	for ((pair = 1; pair <= PAIRS; pair++)); do
+		read -r blk t < <(jq -r --argjson p "$pair" 'select(.workload == "fixed-rate" and .arm == "dblat" and .pair == $p)
+			| "\(.block) \(.latency.t0_us // "null")"' "$RUNS" | tail -n 1)
+		u=$(jq -r --argjson p "$pair" 'select(.workload == "fixed-rate" and .arm == "untraced" and .pair == $p)
+			| .latency.t0_us // "null"' "$RUNS" | tail -n 1)
+		if [[ "$t" =~ ^[0-9]+$ ]] && [[ "$u" =~ ^[0-9]+$ ]] && [ -f "$BENCH_TMP/dblat.$blk.err" ] &&
+			compgen -G "$BENCH_TMP/fr.untraced.$pair.*" >/dev/null; then
+			d_us=$((u - t))
+			r=$("$HERE/bench/inrun-p99.sh" --skip-s "$FR_SKIP_S" --shift-us "$d_us" "$BENCH_TMP/dblat.$blk.err" \
+				"$BENCH_TMP/fr.untraced.$pair".*) && jq -e . >/dev/null 2>&1 <<<"$r" &&
+				jq -c --argjson p "$pair" --argjson r "$r" 'if .workload == "fixed-rate" and .arm == "untraced" and .pair == $p
+					then .inrun_p99_placebo = $r else . end' "$RUNS" >"$RUNS.new" && mv "$RUNS.new" "$RUNS" &&
+				blog "  fixed-rate pair $pair: in-run p99 of the untraced run under the traced run's hooks (placebo) $(jq -r .ratio <<<"$r")"
+		fi
+		rm -f "$BENCH_TMP/fr.untraced.$pair".*
+	done
 }
 
 # Each block (untraced or traced) begins with a discarded load at the
@@ -567,6 +594,7 @@ for ((pair = 1; pair <= PAIRS; pair++)); do
 		dblat_block "$pair" || true
 	fi
 done
+placebo_inrun_p99
 if [ "$BPF_STATS" = 1 ]; then
 	# Run-time accounting costs every program run two clock reads: it gets
 	# a block of its own, outside the pairs, so it does not bend the ratios.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Latency percentiles from pgbench per-transaction logs (pgbench -l).
 #
-# usage: pct.sh [--skip-s S] [--far-from HOOKS] LOGFILE...   prints one JSON object on stdout
+# usage: pct.sh [--skip-s S] [--far-from HOOKS [--shift-us N]] LOGFILE...
+#        prints one JSON object on stdout
 #
 # --skip-s S leaves out the transactions scheduled in the first S seconds of
 # the logs (from the earliest scheduled start): a run's start, while its
@@ -13,6 +14,8 @@
 # dblat's hooks attached: none of it within 20 ms before they came or
 # 100 ms after they left. HOOKS holds dblat -v's "dblat: hooks on|off at
 # EPOCH.US" lines (the hooks are attached until the first "off").
+# --shift-us N moves those times by N microseconds: another run's hooks laid
+# over these logs, as if that run's start were this one's.
 #
 # Each line of a pgbench -l log is
 #     client_id transaction_no time script_no time_epoch time_us [schedule_lag]
@@ -22,7 +25,8 @@
 # time - schedule_lag, the latency from the actual send. Skipped transactions
 # (time "skipped", only with --latency-limit) are counted apart.
 #
-# Output: {"n", "skipped", "total": {...}, "service": {...}}, each of total and
+# Output: {"n", "skipped", "t0_us", "total": {...}, "service": {...}}: t0_us is the
+# earliest scheduled start (epoch microseconds, before --skip-s); each of total and
 # service with mean_us, p50_us, p90_us, p99_us, p999_us, max_us (null when there
 # is no transaction). Percentiles are nearest rank over all transactions: the
 # k-th smallest value, k = ceil(p * n / 100), clamped to 1..n.
@@ -30,6 +34,7 @@ set -euo pipefail
 SKIP_S=0
 HOOKS=/dev/null
 FAR=0
+SHIFT_US=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--skip-s)
@@ -37,10 +42,14 @@ while [ $# -gt 0 ]; do
 		[[ "$SKIP_S" =~ ^[0-9]+([.][0-9]+)?$ ]] || { echo "pct.sh: --skip-s wants seconds" >&2; exit 2; }
 		shift 2 ;;
 	--far-from) HOOKS=${2:-}; FAR=1; shift 2 ;;
+	--shift-us)
+		SHIFT_US=${2:-}
+		[[ "$SHIFT_US" =~ ^-?[0-9]+$ ]] || { echo "pct.sh: --shift-us wants whole microseconds" >&2; exit 2; }
+		shift 2 ;;
 	*) break ;;
 	esac
 done
-[ $# -ge 1 ] || { echo "usage: pct.sh [--skip-s S] [--far-from HOOKS] LOGFILE..." >&2; exit 2; }
+[ $# -ge 1 ] || { echo "usage: pct.sh [--skip-s S] [--far-from HOOKS [--shift-us N]] LOGFILE..." >&2; exit 2; }
 for f in "$@" "$HOOKS"; do
 	[ -r "$f" ] || { echo "pct.sh: cannot read $f" >&2; exit 1; }
 done
@@ -53,7 +62,7 @@ T0=$(awk 'NF >= 6 && $3 != "skipped" { s = $5 * 1e6 + $6 - $3; if (!n++ || s < t
 	END { printf "%.0f\n", n ? t0 : 0 }' "$@")
 FILES=("$@")
 [ "$FAR" = 0 ] || FILES=("$HOOKS" "$@")
-awk -v from="$T0" -v skip="$SKIP_S" -v far="$FAR" -v hooks="$HOOKS" '
+awk -v from="$T0" -v skip="$SKIP_S" -v far="$FAR" -v hooks="$HOOKS" -v shift_us="$SHIFT_US" '
 	function near(a, b,    i) {
 		for (i = 1; i <= nspan; i++)
 			if (on[i] - 20000 < b && off[i] + 100000 > a)
@@ -64,7 +73,7 @@ awk -v from="$T0" -v skip="$SKIP_S" -v far="$FAR" -v hooks="$HOOKS" '
 	far && FILENAME == hooks {
 		if ($1 == "dblat:" && $2 == "hooks" && ($3 == "on" || $3 == "off")) {
 			split($5, hm, ".")
-			us = hm[1] * 1e6 + hm[2]
+			us = hm[1] * 1e6 + hm[2] + shift_us
 			if ($3 == "off" && hooked) { on[++nspan] = open_at; off[nspan] = us; hooked = 0 }
 			else if ($3 == "on" && !hooked) { open_at = us; hooked = 1 }
 		}
@@ -82,7 +91,7 @@ awk -v from="$T0" -v skip="$SKIP_S" -v far="$FAR" -v hooks="$HOOKS" '
 		else print "1", $3
 	}
 	END { print "2", skipped + 0 }
-' "${FILES[@]}" | LC_ALL=C sort -k1,1n -k2,2g | awk '
+' "${FILES[@]}" | LC_ALL=C sort -k1,1n -k2,2g | awk -v t0="$T0" '
 	function num(x) { return sprintf("%.17g", x) }
 	# index (1-based) of the nearest-rank p-th percentile of n sorted values:
 	# ceil(p * n / 100) computed exactly on the double p * n, clamped to 1..n
@@ -113,7 +122,7 @@ awk -v from="$T0" -v skip="$SKIP_S" -v far="$FAR" -v hooks="$HOOKS" '
 	$1 == 2 { skipped = $2; next }
 	{ v[$1, ++cnt[$1]] = $2 + 0 }
 	END {
-		printf "{\"n\": %s, \"skipped\": %s, \"total\": %s, \"service\": %s}\n", \
-			num(cnt[0] + 0), num(skipped + 0), stats(0), stats(1)
+		printf "{\"n\": %s, \"skipped\": %s, \"t0_us\": %s, \"total\": %s, \"service\": %s}\n", \
+			num(cnt[0] + 0), num(skipped + 0), t0, stats(0), stats(1)
 	}
 '

@@ -68,7 +68,10 @@ def med: map(select(. != null)) | sort
 	 + [S("; hooks attached "), F(.hooks_attached_share_median * 100; 1; 0), S("% of the time")] | line),
 	($wl | to_entries[] | select(.value.inrun_p99_ratio_median != null) | .value
 	 | [S("  " + ("fixed-rate p99" | lj(18)) + " "), F(.inrun_p99_ratio_median; 3; 6), S("  per pair ")]
-	 + per("inrun_p99_ratio") + [S(" (p99 of the run / p99 far from the hooks)")] | line)
+	 + per("inrun_p99_ratio") + [S(" (p99 of the run / p99 far from the hooks)")] | line),
+	($wl | to_entries[] | select(.value.inrun_p99_placebo_ratio_median != null) | .value
+	 | [S("  " + ("  placebo" | lj(18)) + " "), F(.inrun_p99_placebo_ratio_median; 3; 6), S("  per pair ")]
+	 + per("inrun_p99_placebo_ratio") + [S(" (the same on the untraced runs, the traced run's hooks laid over them)")] | line)
    else empty end),
   ($comps | keys_unsorted[] as $tool | $comps[$tool]
    | tput_row($tool),

@@ -42,7 +42,8 @@ def summarize_arm($runs; $w; $arm):
 	     untraced_cpu_us_per_tx: $u.cpu_us_per_tx, traced_cpu_us_per_tx: $t.cpu_us_per_tx,
 	     cpu_per_tx_ratio: ratio($t.cpu_us_per_tx; $u.cpu_us_per_tx),
 	     inrun_ratio: ($t.inrun // {}).ratio, hooks_attached_share: ($t.inrun // {}).attached,
-	     inrun_p99_ratio: ($t.inrun_p99 // {}).ratio}
+	     inrun_p99_ratio: ($t.inrun_p99 // {}).ratio,
+	     inrun_p99_placebo_ratio: ($u.inrun_p99_placebo // {}).ratio}
 	    + (if ($u.latency | truthy) or ($t.latency | truthy) then
 		{untraced_p99_us: ($u | p99), traced_p99_us: ($t | p99),
 		 p99_ratio: ratio($t | p99; $u | p99),
@@ -82,6 +83,9 @@ def summarize_arm($runs; $w; $arm):
 		     p99_ratio_median: ($rows | map(.p99_ratio) | med),
 		     # p99 over a traced run against its p99 far from dblat's hooks (scripts/bench/inrun-p99.sh)
 		     inrun_p99_ratio_median: ($all | map(.inrun_p99_ratio) | med),
+		     # ... and the same over the untraced run of each pair, the traced run's hooks laid over it:
+		     # what the statistic reads with no hook at all (bench-overhead.sh: placebo_inrun_p99)
+		     inrun_p99_placebo_ratio_median: ($all | map(.inrun_p99_placebo_ratio) | med),
 		     p99_service_ratio_median: ($rows | map(.p99_service_ratio) | med)}
 	  else . end
 	# BPF run times come from the profile block (bpf_stats on), outside the pairs.
