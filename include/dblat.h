@@ -53,7 +53,7 @@ struct dblat_window {
 	__u64 start_ns, end_ns;
 	__u32 percent;		/* of each period spent in a window; 100: every call */
 	__u32 period_ms;
-	__u32 budget_pct;	/* the declaration's CPU budget, % of the host's CPUs; 0: a fixed share */
+	__u32 budget_ppm;	/* the declaration's CPU budget, millionths of the host's CPUs; 0: a fixed share */
 	__u32 flags;
 	__u32 full_cost_ppm;	/* budget: what tracing every call was estimated to cost (millionths of the CPUs) */
 	__u32 peak_cost_ppm;	/* ... at most so far */

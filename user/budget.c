@@ -8,7 +8,7 @@ uint64_t budget_runs_ns(uint64_t runs, uint64_t timed, uint64_t timed_ns)
 	return timed ? (uint64_t)((double)timed_ns / timed * runs + 0.5) : 0;
 }
 
-void budget_init(struct budget *b, unsigned limit_pct, unsigned ncpus)
+void budget_init(struct budget *b, double limit_pct, unsigned ncpus)
 {
 	b->limit = limit_pct / 100.0;
 	b->ncpus = ncpus ? ncpus : 1;
@@ -34,9 +34,10 @@ static double stretch_cost(const struct budget *b, const struct budget_reading *
 }
 
 /*
- * Up at once in windows, down by half: a load that grows is caught in one
- * window, and one quiet window (a gap between two runs of a load) only
- * doubles the next, which the load pays for if it comes back. While every
+ * Up at once in windows, down by half every two seconds: a load that grows
+ * is caught in one window, and one quiet window (a gap between two runs of
+ * a load) only quadruples the next at most, which the load pays for if it
+ * comes back. While every
  * call is traced, up only as far as the stretch before agrees: one stretch
  * that a burst, an interrupt or a stalled vCPU made dear moves neither the
  * windows (b->over) nor the estimate a report ends on.
@@ -46,7 +47,7 @@ static double estimate(const struct budget *b, double cost)
 	double rise = cost;
 
 	if (cost <= b->full_cost)
-		return (b->full_cost + cost) / 2;
+		return cost + (b->full_cost - cost) * (b->pct == 100 ? 0.5 : BUDGET_WINDOW_FALL_KEEP);
 	if (b->pct == 100 && b->last_cost >= 0 && b->last_cost < rise)
 		rise = b->last_cost;
 	return rise > b->full_cost ? rise : b->full_cost;

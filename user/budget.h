@@ -40,6 +40,14 @@
  * at 10,000 tps, about a fifth.
  */
 #define BUDGET_AWAY_MAX 0.5
+/*
+ * In windows, judged once a period (BUDGET_PERIOD_MS, four seconds), what an
+ * estimate keeps of its way down to a cheaper stretch: half every two
+ * seconds, so a host whose load has gone is traced whole again about as
+ * soon as when windows came every two seconds. While every call is traced
+ * (judged every half second) it goes half of the way at each judgment.
+ */
+#define BUDGET_WINDOW_FALL_KEEP 0.25
 /* The largest window under a budget: a gap of a tenth of the period lets the hooks go. */
 #define BUDGET_MAX_PCT 90
 
@@ -92,7 +100,7 @@ double toll_add(struct toll *t, double on_ns, double off_ns);
 /* Run time of `runs` hook runs, from the `timed` of them that took `timed_ns` in all (0 if none was timed). */
 uint64_t budget_runs_ns(uint64_t runs, uint64_t timed, uint64_t timed_ns);
 
-void budget_init(struct budget *b, unsigned limit_pct, unsigned ncpus);
+void budget_init(struct budget *b, double limit_pct, unsigned ncpus);
 /*
  * Share of each coming period to trace, 1..BUDGET_MAX_PCT or 100 (every
  * call): windows are sized so that they and the gaps between them fit. A

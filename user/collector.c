@@ -723,8 +723,8 @@ static void on_window(struct collector *c, const struct dblat_window *w)
 		s->full_cost_peak = w->peak_cost_ppm / 1e6;
 	if (!w->start_ns && !w->end_ns) {
 		s->sample_period_ms = w->period_ms;
-		s->budget_pct = w->budget_pct;
-		if (w->budget_pct) {
+		s->budget_pct = w->budget_ppm / 1e4;
+		if (w->budget_ppm) {
 			/* Every call is traced from the run's start (0, unknown, in a synthetic replay: none counted). */
 			s->full_since = s->start_ns;
 			return;

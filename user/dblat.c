@@ -28,7 +28,7 @@
 /* Events arrive without wake-ups: short polls keep each batch of work small. */
 #define POLL_MS 20
 /* dblat's own CPU, as % of the host's, unless told otherwise (--budget, --full). */
-#define DEFAULT_BUDGET_PCT 1
+#define DEFAULT_BUDGET_PCT 0.5
 
 static struct env {
 	pid_t pids[MAX_TARGETS];
@@ -46,7 +46,7 @@ static struct env {
 	bool server_stages;
 	bool no_tls_probes;
 	unsigned sample_pct;	/* a fixed share traced in windows; 0: none */
-	unsigned budget_pct;	/* a CPU budget; 0: none */
+	double budget_pct;	/* a CPU budget, % of the host's CPUs; 0: none */
 	bool budget_asked;	/* ... named by --budget, not the default */
 	bool full;		/* every call, whatever it costs */
 	enum { MODE_LIVE, MODE_RECORD, MODE_REPORT } mode;
@@ -91,7 +91,7 @@ static const struct argp_option opts[] = {
 	  "calls seen; rates are per second traced. Request binding, pool waits and encrypted "
 	  "connections need every call: off", 0 },
 	{ "budget", OPT_BUDGET, "PERCENT", 0, "Keep dblat's own cost (its process, its BPF programs, the toll its "
-	  "hooks take from every syscall) under PERCENT of the host's CPUs (1..50; default 1, which gives way "
+	  "hooks take from every syscall) under PERCENT of the host's CPUs (0.1..50; default 0.5, which gives way "
 	  "while a traced process serves HTTP: binding requests to statements needs every call). While "
 	  "tracing every call would cost more (a load of tiny queries at a host's limit), connections are "
 	  "traced in windows sized to fit, as with --sample; when it fits again, every call. The reports "
@@ -116,6 +116,18 @@ static double parse_seconds(const char *arg, struct argp_state *st)
 	v = strtod(arg, &end);
 	if (errno || end == arg || *end || v <= 0 || v > 1e7)
 		argp_error(st, "invalid number of seconds: %s", arg);
+	return v;
+}
+
+static double parse_percent(const char *arg, double lo, double hi, const char *what, struct argp_state *st)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(arg, &end);
+	if (errno || end == arg || *end || !(v >= lo && v <= hi))
+		argp_error(st, "invalid %s: %s", what, arg);
 	return v;
 }
 
@@ -173,7 +185,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *st)
 		env.sample_pct = parse_long(arg, 1, 99, "sample percent (1..99)", st);
 		break;
 	case OPT_BUDGET:
-		env.budget_pct = parse_long(arg, 1, 50, "budget percent (1..50)", st);
+		env.budget_pct = parse_percent(arg, 0.1, 50, "budget percent (0.1..50)", st);
 		env.budget_asked = true;
 		break;
 	case OPT_FULL:

@@ -143,7 +143,7 @@ static void counters(FILE *out, const struct summary *s)
 	       "Share of each period traced in windows (under a budget the smallest); 0: every call.");
 	sample(out, "dblat_sample_percent", none, s->sample_pct);
 	header(out, "dblat_budget_percent", "gauge", "dblat's CPU budget, % of the host's CPUs; 0: none.");
-	sample(out, "dblat_budget_percent", none, s->budget_pct);
+	gauge_d(out, "dblat_budget_percent", none, s->budget_pct);
 	header(out, "dblat_full_tracing_cost_ratio", "gauge",
 	       "Under a budget: what tracing every call was last estimated to cost, as a share of the host's CPUs.");
 	gauge_d(out, "dblat_full_tracing_cost_ratio", none, s->full_cost);

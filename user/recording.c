@@ -5,6 +5,7 @@
 #include <string.h>
 #include <zlib.h>
 #include "recording.h"
+#include "window_event.h"
 
 #define TRAILER_MARK 0xffffffffu
 #define MAX_RECORD (1u << 20)
@@ -71,6 +72,15 @@ int recorder_close(struct recorder *r, const struct summary *s)
 	return err ? -1 : 0;
 }
 
+/* A version 1 window record: its budget was in whole percent. */
+static void budget_in_ppm(void *buf, uint32_t size)
+{
+	struct window_event *e = buf;
+
+	if (size >= sizeof(*e) && e->ev.kind == DBLAT_EV_WINDOW)
+		e->w.budget_ppm *= 10000;
+}
+
 int recording_replay(const char *path, replay_fn fn, void *ctx, struct summary *s)
 {
 	gzFile gz = gzopen(path, "rb");
@@ -89,8 +99,8 @@ int recording_replay(const char *path, replay_fn fn, void *ctx, struct summary *
 		fprintf(stderr, "dblat: %s is not a dblat recording\n", path);
 		goto out;
 	}
-	if (hdr[0] != REC_VERSION) {
-		fprintf(stderr, "dblat: %s has recording version %u; this dblat reads version %u\n",
+	if (hdr[0] != REC_VERSION && hdr[0] != 1) {
+		fprintf(stderr, "dblat: %s has recording version %u; this dblat reads versions 1 to %u\n",
 			path, hdr[0], REC_VERSION);
 		goto out;
 	}
@@ -126,6 +136,8 @@ int recording_replay(const char *path, replay_fn fn, void *ctx, struct summary *
 			fprintf(stderr, "dblat: %s is damaged (bad record)\n", path);
 			goto out;
 		}
+		if (hdr[0] == 1)
+			budget_in_ppm(buf, size);
 		fn(ctx, buf, size);
 	}
 	err = 0;

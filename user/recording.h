@@ -4,10 +4,12 @@
  * `dblat report` feeds them through the same collector and rebuilds every
  * report exactly as live mode would have.
  *
- * File format (version 1), all integers little-endian, inside one gzip stream:
+ * File format (version 2), all integers little-endian, inside one gzip stream:
  *   header:  "DBLATREC" (8 bytes), u32 version, u32 reserved, u64 start_ns
  *   records: u32 size, then size bytes of a struct dblat_event record
  *   trailer: u32 0xffffffff, then struct rec_trailer
+ * Version 1 gave a budget's window record its budget in whole percent, not
+ * millionths of the CPUs: read, it is converted.
  */
 #ifndef DBLAT_RECORDING_H
 #define DBLAT_RECORDING_H
@@ -17,7 +19,7 @@
 #include "summary.h"
 
 #define REC_MAGIC "DBLATREC"
-#define REC_VERSION 1
+#define REC_VERSION 2
 
 struct rec_trailer {
 	double duration_s;

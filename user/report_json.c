@@ -353,7 +353,7 @@ int report_json(const char *path, const struct summary *s)
 	 * every call was traced.
 	 */
 	fprintf(out, "\"sampling\":{\"percent\":%u,\"percent_max\":%u,\"period_ms\":%u,\"windows\":%llu,"
-		"\"traced_s\":%.3f,\"cut_calls\":%llu,\"budget_pct\":%u,\"over_budget\":%s,\"held\":%s,\"full_s\":%.3f,"
+		"\"traced_s\":%.3f,\"cut_calls\":%llu,\"budget_pct\":%g,\"over_budget\":%s,\"held\":%s,\"full_s\":%.3f,"
 		"\"full_cost_pct\":%.3f,\"full_cost_peak_pct\":%.3f},\n",
 		s->sample_pct, s->sample_pct_max, s->sample_period_ms, (unsigned long long)s->sample_windows,
 		summary_traced_s(s), (unsigned long long)s->sample_cut, s->budget_pct,

@@ -478,7 +478,7 @@ void sampler_start(struct sampler *s, struct tracer *tr, unsigned pct, struct bu
 	s->period_start = now;
 	srandom((unsigned)now ^ (unsigned)getpid());
 	if (budget) {
-		window_event_budget(&e, (uint32_t)(budget->limit * 100 + 0.5), BUDGET_PERIOD_MS);
+		window_event_budget(&e, (uint32_t)(budget->limit * 1e6 + 0.5), BUDGET_PERIOD_MS);
 		tracer_deliver(tr, &e, sizeof(e));
 		tracer_windows(tr, false);
 		tracer_sample_window(tr, true);

@@ -447,14 +447,14 @@ int summary_sampling_words(const struct summary *s, char *buf, size_t size)
 				summary_traced_s(s), s->duration_s, (unsigned long long)s->sample_cut, seen);
 	if (!s->budget_over_at && s->budget_held)
 		return snprintf(buf, size, "every call traced, at an estimated %.2f%% of the host's CPUs (up to "
-				"%.1f%%), over its CPU budget of %u%%: a traced process serves HTTP, and binding its "
-				"requests to their statements needs every call (--budget %u traces in windows anyway)",
+				"%.1f%%), over its CPU budget of %g%%: a traced process serves HTTP, and binding its "
+				"requests to their statements needs every call (--budget %g traces in windows anyway)",
 				s->full_cost * 100, s->full_cost_peak * 100, s->budget_pct, s->budget_pct);
 	if (!s->budget_over_at)
-		return snprintf(buf, size, "within its CPU budget (%u%% of the host's CPUs): every call traced, "
+		return snprintf(buf, size, "within its CPU budget (%g%% of the host's CPUs): every call traced, "
 				"at an estimated %.2f%%", s->budget_pct, s->full_cost * 100);
 	over = s->budget_over_at > s->start_ns ? (s->budget_over_at - s->start_ns) / 1e9 : 0;
-	return snprintf(buf, size, "over its CPU budget (%u%% of the host's CPUs) from %.1f s: tracing every call "
+	return snprintf(buf, size, "over its CPU budget (%g%% of the host's CPUs) from %.1f s: tracing every call "
 			"was estimated at up to %.1f%%, so connections were traced in windows of %u to %u%% of every "
 			"%u ms (%llu windows) and every call for %.1f s: %.1f s traced of %.1f s, %llu calls cut at a "
 			"window's end; %s; request binding and pool waits need every call: read them from a run "

@@ -177,7 +177,7 @@ struct summary {
 	uint64_t sample_windows;	/* windows closed */
 	uint64_t sampled_ns;		/* their length, summed */
 	uint64_t sample_cut;		/* calls cut: open when the hooks were detached after a window */
-	uint32_t budget_pct;		/* the CPU budget (% of the host's CPUs); 0: none */
+	double budget_pct;		/* the CPU budget (% of the host's CPUs); 0: none */
 	uint64_t full_ns;		/* under it, time every call was traced (stretches ended) */
 	uint64_t full_since;		/* ... and the stretch going on began; 0: none */
 	uint64_t budget_over_at;	/* the first time it was over the budget; 0: never */

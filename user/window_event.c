@@ -14,8 +14,8 @@ void window_event_make(struct window_event *e, uint64_t start, uint64_t end, uin
 	e->w.period_ms = period_ms;
 }
 
-void window_event_budget(struct window_event *e, uint32_t budget_pct, uint32_t period_ms)
+void window_event_budget(struct window_event *e, uint32_t budget_ppm, uint32_t period_ms)
 {
 	window_event_make(e, 0, 0, 100, period_ms);
-	e->w.budget_pct = budget_pct;
+	e->w.budget_ppm = budget_ppm;
 }

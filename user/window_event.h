@@ -14,7 +14,7 @@ struct window_event {
 /* See struct dblat_window for what start and end say. */
 void window_event_make(struct window_event *e, uint64_t start, uint64_t end, uint32_t percent,
 		       uint32_t period_ms);
-/* The declaration of a run under a CPU budget of budget_pct. */
-void window_event_budget(struct window_event *e, uint32_t budget_pct, uint32_t period_ms);
+/* The declaration of a run under a CPU budget of budget_ppm (millionths of the host's CPUs). */
+void window_event_budget(struct window_event *e, uint32_t budget_ppm, uint32_t period_ms);
 
 #endif

@@ -39,7 +39,7 @@ check "-p abc: exit status" "$RC" 2
 
 echo "== modes that do not go together, and a budget out of range"
 for args in "--budget 2 --sample 10" "--budget 2 --full" "--sample 10 --full" "--budget 2 --server-stages" \
-	"--budget 0" "--budget 51" "--budget x"; do
+	"--budget 0" "--budget 0.05" "--budget 51" "--budget x"; do
 	# shellcheck disable=SC2086
 	run modes "$DBLAT" $args -d 1
 	check "$args: exit status" "$RC" 2

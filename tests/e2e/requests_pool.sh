@@ -208,7 +208,7 @@ sed -n 's/^WRK_JSON //p' "$TEST_TMP/wrk.txt" >"$TEST_TMP/wrk.json"
 # The app serves HTTP: the default budget keeps every call, over it or not (pool waits need them).
 grep -E '^dblat: (within its CPU budget|every call traced)' "$DBLAT_OUT"
 check "wrk: windows under the default budget" "$(jget "$out3" '.sampling.windows')" 0
-check "wrk: the default budget" "$(jget "$out3" '.sampling.budget_pct')" 1
+check "wrk: the default budget" "$(jget "$out3" '.sampling.budget_pct')" 0.5
 wrk_n=$(jq .requests "$TEST_TMP/wrk.json")
 read -r got_n got_200 unread no_resp <<<"$(jq -r --argjson p "$app" '[.requests[] | select(.pid == $p and .route == "/models")] | [(map(.count) | add // 0), (map(.status["200"] // 0) | add // 0), (map(.unread) | add // 0), (map(.no_response) | add // 0)] | @tsv' "$out3")"
 echo "wrk: $wrk_n requests ($(jq -c .status "$TEST_TMP/wrk.json")); dblat: $got_n answered ($got_200 x 200), $unread of them unread, $no_resp closed before an answer"

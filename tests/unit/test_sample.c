@@ -294,7 +294,7 @@ static void budget_mark(struct collector *c, uint64_t start, uint64_t end, uint3
 	struct window_event e;
 
 	if (!start && !end)
-		window_event_budget(&e, 2, 1000);
+		window_event_budget(&e, 5000, 1000);
 	else
 		window_event_make(&e, start, end, pct, 1000);
 	e.w.flags = flags;
@@ -318,13 +318,14 @@ TEST(sample_budget_stretches_of_every_call_and_windows)
 		return;
 	s->start_ns = t0;
 	budget_mark(c, 0, 0, 100, 0, 0);
-	CHECK_EQ_INT(s->budget_pct, 2);
+	/* Half a percent, in millionths of the CPUs. */
+	CHECK(s->budget_pct > 0.4999 && s->budget_pct < 0.5001);
 	CHECK_EQ_INT(s->sample_pct, 0);
 	s->duration_s = 0.25;
 	/* Nothing over it yet: the whole run so far is traced. */
 	CHECK(summary_traced_s(s) > 0.2499 && summary_traced_s(s) < 0.2501);
 	CHECK(summary_sampling_words(s, words, sizeof(words)) > 0 &&
-	      strstr(words, "within its CPU budget (2% of the host's CPUs): every call traced"));
+	      strstr(words, "within its CPU budget (0.5% of the host's CPUs): every call traced"));
 	conn(c, 1, DBLAT_ROLE_CLIENT);
 	one_call(c, 1, DBLAT_ROLE_CLIENT, t0 + 100 * US, 40 * US, true);
 	budget_mark(c, t0, t0 + 500000 * US, 100, 0, 0.12);
@@ -353,7 +354,7 @@ TEST(sample_budget_stretches_of_every_call_and_windows)
 		CHECK_EQ_INT(s->stmts[0]->lat.max, 40 * US);
 	}
 	CHECK(summary_sampling_words(s, words, sizeof(words)) > 0 &&
-	      strstr(words, "over its CPU budget (2% of the host's CPUs) from 0.5 s: tracing every call was "
+	      strstr(words, "over its CPU budget (0.5% of the host's CPUs) from 0.5 s: tracing every call was "
 			    "estimated at up to 13.0%, so connections were traced in windows of 15 to 15% of every "
 			    "1000 ms (1 windows) and every call for 1.2 s: 1.4 s traced of 3.0 s, 1 calls cut"));
 	collector_free(c);
@@ -381,7 +382,7 @@ TEST(sample_budget_held_for_requests)
 	CHECK(summary_traced_s(s) > 2.9989 && summary_traced_s(s) < 2.9991);
 	CHECK(summary_sampling_words(s, words, sizeof(words)) > 0 &&
 	      strstr(words, "every call traced, at an estimated 2.40% of the host's CPUs (up to 2.4%), over its "
-			    "CPU budget of 2%: a traced process serves HTTP"));
+			    "CPU budget of 0.5%: a traced process serves HTTP"));
 	collector_free(c);
 	summary_free(s);
 }
