@@ -40,14 +40,6 @@
  * at 10,000 tps, about a fifth.
  */
 #define BUDGET_AWAY_MAX 0.5
-/*
- * In windows, judged once a period (BUDGET_PERIOD_MS, four seconds), what an
- * estimate keeps of its way down to a cheaper stretch: half every two
- * seconds, so a host whose load has gone is traced whole again about as
- * soon as when windows came every two seconds. While every call is traced
- * (judged every half second) it goes half of the way at each judgment.
- */
-#define BUDGET_WINDOW_FALL_KEEP 0.25
 /* The largest window under a budget: a gap of a tenth of the period lets the hooks go. */
 #define BUDGET_MAX_PCT 90
 

@@ -62,7 +62,7 @@ TEST(budget_windows_sized_to_fit_once_over)
 	CHECK_EQ_INT(budget_next(&b, &r), 12);
 }
 
-TEST(budget_rises_at_once_and_falls_by_half_every_two_seconds)
+TEST(budget_rises_at_once_and_falls_by_half)
 {
 	struct budget b;
 	struct budget_reading hi = reading(100, 0, 10, 0), lo = reading(100, 0, 2, 0);
@@ -71,9 +71,9 @@ TEST(budget_rises_at_once_and_falls_by_half_every_two_seconds)
 	b.hook_factor = 1;
 	CHECK_EQ_INT(budget_next(&b, &hi), 100);
 	CHECK_EQ_INT(budget_next(&b, &hi), 20);
-	/* One quiet window, a period of four seconds: three quarters of the way down, the share follows. */
-	CHECK_EQ_INT(budget_next(&b, &lo), 50);
-	CHECK(near(b.full_cost, 0.04));
+	/* One quiet window: the estimate goes half of the way down, the share follows. */
+	CHECK_EQ_INT(budget_next(&b, &lo), 33);
+	CHECK(near(b.full_cost, 0.06));
 	CHECK(near(b.peak_cost, 0.10));
 	CHECK_EQ_INT(budget_next(&b, &hi), 20);
 }
@@ -88,11 +88,10 @@ TEST(budget_back_to_every_call_only_well_under)
 	b.hook_factor = 1;
 	CHECK_EQ_INT(budget_next(&b, &over), 100);
 	CHECK_EQ_INT(budget_next(&b, &over), 50);
-	/* 2.2%, 1.75%, then 1.64%: under the limit is not enough (windows as large as may be). */
+	/* 2.8%, 2.2%, then 1.9%: under the limit is not enough (windows as large as may be). */
+	CHECK_EQ_INT(budget_next(&b, &under), 71);
+	CHECK(near(b.full_cost, 0.028));
 	CHECK_EQ_INT(budget_next(&b, &under), 90);
-	CHECK(near(b.full_cost, 0.022));
-	CHECK_EQ_INT(budget_next(&b, &under), 90);
-	CHECK(near(b.full_cost, 0.0175));
 	CHECK_EQ_INT(budget_next(&b, &under), 90);
 	/* Under 70% of it: every call again. */
 	CHECK_EQ_INT(budget_next(&b, &quiet), 100);
