@@ -5,6 +5,7 @@
  */
 #include <argp.h>
 #include <errno.h>
+#include <float.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -107,19 +108,8 @@ static const struct argp_option opts[] = {
 	{},
 };
 
-static double parse_seconds(const char *arg, struct argp_state *st)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(arg, &end);
-	if (errno || end == arg || *end || v <= 0 || v > 1e7)
-		argp_error(st, "invalid number of seconds: %s", arg);
-	return v;
-}
-
-static double parse_percent(const char *arg, double lo, double hi, const char *what, struct argp_state *st)
+/* A decimal in lo..hi (NaN and the infinities are not). */
+static double parse_double(const char *arg, double lo, double hi, const char *what, struct argp_state *st)
 {
 	char *end;
 	double v;
@@ -159,10 +149,10 @@ static error_t parse_arg(int key, char *arg, struct argp_state *st)
 		env.comms[env.ncomms++] = arg;
 		break;
 	case 'd':
-		env.duration = parse_seconds(arg, st);
+		env.duration = parse_double(arg, DBL_MIN, 1e7, "number of seconds", st);
 		break;
 	case 'i':
-		env.interval = parse_seconds(arg, st);
+		env.interval = parse_double(arg, DBL_MIN, 1e7, "number of seconds", st);
 		break;
 	case OPT_JSON:
 		env.json = arg;
@@ -185,7 +175,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *st)
 		env.sample_pct = parse_long(arg, 1, 99, "sample percent (1..99)", st);
 		break;
 	case OPT_BUDGET:
-		env.budget_pct = parse_percent(arg, 0.1, 50, "budget percent (0.1..50)", st);
+		env.budget_pct = parse_double(arg, 0.1, 50, "budget percent (0.1..50)", st);
 		env.budget_asked = true;
 		break;
 	case OPT_FULL:
