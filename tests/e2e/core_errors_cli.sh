@@ -29,9 +29,11 @@ echo "== unknown flag"
 run badflag "$DBLAT" --no-such-flag
 check "unknown flag: exit status" "$RC" 2
 
-echo "== -d abc"
-run dabc "$DBLAT" -d abc
-check "-d abc: exit status" "$RC" 2
+echo "== -d abc, and durations no run can have"
+for d in abc 0 -1 nan; do
+	run dabc "$DBLAT" -d "$d"
+	check "-d $d: exit status" "$RC" 2
+done
 
 echo "== -p abc"
 run pabc "$DBLAT" -p abc
