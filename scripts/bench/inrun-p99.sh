@@ -19,7 +19,8 @@
 #          run's start less the traced run's) it is the placebo: the same
 #          statistic where no hook ran, which shows what it reads by chance
 # prints one JSON object: ratio (p99 of all / p99 far), all_p99_us,
-# far_p99_us, n, far_n; null figures when there are none far.
+# far_p99_us, n, far_n; null figures when there are none far, and a null
+# ratio when none are near (no window in the run).
 set -euo pipefail
 SKIP_S=0
 SHIFT_US=0
@@ -39,5 +40,7 @@ all=$("$HERE/pct.sh" --skip-s "$SKIP_S" "$@")
 far=$("$HERE/pct.sh" --skip-s "$SKIP_S" --far-from "$HOOKS" --shift-us "$SHIFT_US" "$@")
 jq -cn --argjson all "$all" --argjson far "$far" '
 	($all.total.p99_us) as $a | ($far.total.p99_us) as $f
-	| {ratio: (if $a != null and $f != null and $f > 0 then ($a / $f * 10000 | round / 10000) else null end),
+	# A run with no window in it reads 1 by construction: null, like none far.
+	| {ratio: (if $a != null and $f != null and $f > 0 and $far.n < $all.n
+		then ($a / $f * 10000 | round / 10000) else null end),
 	   all_p99_us: $a, far_p99_us: $f, n: $all.n, far_n: $far.n}'

@@ -8,8 +8,9 @@
 #   HOOKS: dblat -v's "dblat: hooks on|off at EPOCH.US" lines (hooks are
 #          attached until the first "off")
 #   LOG:   pgbench -l per-transaction logs (field 5 epoch s, field 6 us)
-# prints one JSON object: ratio (mean rate / far rate), attached (share of
-# the run with hooks on), bins (10 ms bins used), far (bins far from hooks)
+# prints one JSON object: ratio (mean rate / far rate; null when no hook was
+# attached within the run), attached (share of the run with hooks on), bins
+# (10 ms bins used), far (bins far from hooks)
 
 function near_hooks(a, b,    i) {
 	# on during [a, b), or off less than AFTER before a, or on less than BEFORE after b
@@ -60,6 +61,8 @@ END {
 	}
 	if (nb < 50 || nf < 20)
 		printf "null\n"
+	else if (!attached)	# no window in the run: its rate is its far rate by construction
+		printf "{\"ratio\":null,\"attached\":0,\"bins\":%d,\"far\":%d}\n", nb, nf
 	else
 		printf "{\"ratio\":%.4f,\"attached\":%.4f,\"bins\":%d,\"far\":%d}\n", (all / nb) / (far / nf), attached / nb, nb, nf
 }
