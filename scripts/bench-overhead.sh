@@ -19,7 +19,7 @@
 #                    TPC-B-like, fixed rate; bpftrace uprobe and USDT comparisons
 #                    in 2 pairs each
 #   --out FILE       results JSON (default out/bench-overhead.json)
-#   --seconds T      length of one pgbench run (quick 3, full 10)
+#   --seconds T      length of one pgbench run (quick 4, full 10)
 #   --fixed-seconds T  length of a fixed-rate run (quick 6, full 30). Its p99
 #                    is the top 1% of the run's calls: a 10 s run saw a few of
 #                    dblat's windows, and one or two stalls of the VM decided it
@@ -141,9 +141,10 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$QUICK" = 1 ]; then
-	SECS=${SECS:-3}
-	# A budget's windows come every 4 s: a 3 s run often had none, and its p99 within the run
-	# read 1 for want of any. 6 s (the first left out) holds one or two.
+	# A budget's windows come every 4 s, and a run holding none has no rate or p99 within it:
+	# of a 3 s run (its first and last half second left out) about half held one, of 4 s
+	# about four in five. A fixed-rate run of 6 s (the first second left out) holds one or two.
+	SECS=${SECS:-4}
 	FR_SECS=${FR_SECS:-6}
 	COMPARE=${COMPARE:-0}
 	TAX_BLOCKS=${TAX_BLOCKS_QUICK:-100000}
