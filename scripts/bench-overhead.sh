@@ -20,7 +20,7 @@
 #                    in 2 pairs each
 #   --out FILE       results JSON (default out/bench-overhead.json)
 #   --seconds T      length of one pgbench run (quick 4, full 10)
-#   --fixed-seconds T  length of a fixed-rate run (quick 6, full 30). Its p99
+#   --fixed-seconds T  length of a fixed-rate run (quick 5, full 30). Its p99
 #                    is the top 1% of the run's calls: a 10 s run saw a few of
 #                    dblat's windows, and one or two stalls of the VM decided it
 #   --pairs N        untraced/traced pairs (default 3, at least 3 recommended)
@@ -143,12 +143,12 @@ done
 if [ "$QUICK" = 1 ]; then
 	# A budget's windows come every 4 s, and a run holding none has no rate or p99 within it:
 	# of a 3 s run (its first and last half second left out) about half held one, of 4 s
-	# about four in five. A fixed-rate run of 6 s (the first second left out) holds one or two.
+	# about four in five. A fixed-rate run of 5 s (the first second left out) holds one or two.
 	SECS=${SECS:-4}
-	FR_SECS=${FR_SECS:-6}
+	FR_SECS=${FR_SECS:-5}
 	COMPARE=${COMPARE:-0}
 	TAX_BLOCKS=${TAX_BLOCKS_QUICK:-100000}
-	TAX_REPS=3
+	TAX_REPS=2
 	# Arms besides dblat's (--floor, --compare) run 1 pair: three floor arms in 3 pairs took
 	# the quick run past 3 minutes (183 s); in 2 pairs, where a syscall takes 1.2 us, to 194 s.
 	ARM_PAIRS=${ARM_PAIRS:-1}
