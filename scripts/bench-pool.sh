@@ -39,7 +39,7 @@ rows=$(
 	for f in "$@"; do
 		i=$((i + 1))
 		[ -r "$f" ] || { echo "bench-pool: cannot read $f" >&2; exit 1; }
-		jq -e '.schema | strings | startswith("dblat-bench")' "$f" >/dev/null 2>&1 ||
+		jq -e '.schema | strings | startswith("dblat-bench-overhead/")' "$f" >/dev/null 2>&1 ||
 			{ echo "bench-pool: $f is not a bench-overhead result" >&2; exit 1; }
 		jq -r --arg mode "$MODE" --argjson run "$i" '
 			select((.dblat.mode // "default") == $mode)

@@ -3,7 +3,7 @@
 # geometric mean of the clean throughput pairs of the mode asked for, per
 # workload and for the select workloads together; fixed-rate pairs, pairs
 # marked unclean and other modes left out; runs counted; a file that is not
-# a benchmark result refused with one line and status 1, no file at all with
+# the overhead benchmark's result (the consumer's) refused with one line and status 1, no file at all with
 # the usage and status 2.
 set -u
 # shellcheck source=tests/lib/common.sh
@@ -40,7 +40,7 @@ check "fixed rate is left out" "$(row fixed-rate)" ""
 "$POOL" --mode full --reps 200 "$TEST_TMP/a.json" "$TEST_TMP/c.json" >"$TEST_TMP/full" 2>&1
 check "--mode full: only that mode's run" "$(awk '$1 == "sel-unix-simple" { print $2, $3, $4 }' "$TEST_TMP/full")" "1 1 0.100"
 
-echo '{"schema": "dblat/1"}' >"$TEST_TMP/notbench.json"
+echo '{"schema": "dblat-bench-consumer/1"}' >"$TEST_TMP/notbench.json"
 "$POOL" "$TEST_TMP/notbench.json" >"$TEST_TMP/bad.out" 2>"$TEST_TMP/bad.err"
 check "not a result: status" $? 1
 check "not a result: one line on stderr" "$(grep -c . "$TEST_TMP/bad.err")" 1
