@@ -3,8 +3,8 @@
 # geometric mean of the clean throughput pairs of the mode asked for, per
 # workload and for the select workloads together; fixed-rate pairs, pairs
 # marked unclean and other modes left out; runs counted; a file that is not
-# the overhead benchmark's result (the consumer's) refused with one line and status 1, no file at all with
-# the usage and status 2.
+# the overhead benchmark's result (the consumer's) refused with one line and
+# status 1, no file at all with the usage and status 2.
 set -u
 # shellcheck source=tests/lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
