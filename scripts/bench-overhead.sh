@@ -141,9 +141,10 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$QUICK" = 1 ]; then
-	# A budget's windows come every 4 s, and a run holding none has no rate or p99 within it:
-	# of a 3 s run (its first and last half second left out) about half held one, of 4 s
-	# about four in five. A fixed-rate run of 5 s (the first second left out) holds one or two.
+	# A budget's windows come every 4 s, and a run holding none has no rate or p99 within it
+	# (its first and last half second are left out). Of 4 s runs, 9 of 12 in two quick runs
+	# held one (the misses: the first workload of a block); of 3 s runs, often none did. A
+	# fixed-rate run of 5 s (the first second left out) spans the start of one.
 	SECS=${SECS:-4}
 	FR_SECS=${FR_SECS:-5}
 	COMPARE=${COMPARE:-0}
