@@ -87,7 +87,8 @@ T_START=$(now_s)
 pg_up 10
 pgb unix -n -S -c 4 -j 2 -T 3 >/dev/null 2>&1 || bdie "warm-up pgbench failed"
 
-# One run: prints "tps inrun" (inrun "null" untraced or when no window fell in it).
+# One run: sets RUN_TPS and RUN_INRUN ("null" untraced, or when no window fell in the run).
+# Not in a subshell: a failure must reach the cleanup trap, which stops dblat.
 one_run() {
 	local w=$1 arm=$2 k=$3 tr=${W_TR[$1]} mode=${W_MODE[$1]} out log tps inrun=null
 	out="$BENCH_TMP/$arm.$k.pgb"
@@ -109,7 +110,8 @@ one_run() {
 	rm -f "$BENCH_TMP/ir.$arm.$k".*
 	read -r tps _ < <(pgb_parse "$out")
 	[ "$tps" != null ] || bdie "no rate in pgbench's output (round $k, $arm)"
-	echo "$tps $inrun"
+	RUN_TPS=$tps
+	RUN_INRUN=$inrun
 }
 
 ROUNDS_FILE="$BENCH_TMP/rounds"
@@ -118,13 +120,11 @@ blog "bench-presence: $ROUNDS rounds of ${SECS} s runs (warm-up ${WARM} s), ${WO
 for ((k = 1; k <= ROUNDS; k++)); do
 	w=${WORKLOADS[$(((k - 1) % ${#WORKLOADS[@]}))]}
 	# ABBA: untraced first in odd rounds, traced first in even ones, so a steady drift cancels.
-	if ((k % 2)); then
-		read -r ut _ < <(one_run "$w" untraced "$k")
-		read -r tt ir < <(one_run "$w" traced "$k")
-	else
-		read -r tt ir < <(one_run "$w" traced "$k")
-		read -r ut _ < <(one_run "$w" untraced "$k")
-	fi
+	if ((k % 2)); then order="untraced traced"; else order="traced untraced"; fi
+	for arm in $order; do
+		one_run "$w" "$arm" "$k"
+		if [ "$arm" = traced ]; then tt=$RUN_TPS ir=$RUN_INRUN; else ut=$RUN_TPS; fi
+	done
 	echo "$k $w $ut $tt $ir" >>"$ROUNDS_FILE"
 	printf 'round %d %s: untraced %.0f tps, traced %.0f tps, ratio %.3f, within traced run %s\n' \
 		"$k" "$w" "$ut" "$tt" "$(awk -v u="$ut" -v t="$tt" 'BEGIN { print t / u }')" "$ir"
