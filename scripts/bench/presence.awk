@@ -10,7 +10,9 @@
 # the traced runs' rates within them.
 # Then "target T met|missed|unresolved" for the target ratio (-v target=T,
 # default 0.97): met when the whole interval of all rounds' geometric mean
-# is at or above it, missed when the whole of it is below.
+# is at or above it, missed when the whole of it is below; unresolved under
+# MIN_ROUNDS rounds, where a t interval on this VM's lopsided swings (a
+# round's two runs can land in different speeds of the host) means little.
 
 function tq(df) {
 	# t's 95th percentile (a two-sided 90% interval), then 1.645 past 30.
@@ -85,6 +87,7 @@ BEGIN {
 	split("6.314 2.920 2.353 2.132 2.015 1.943 1.895 1.860 1.833 1.812 1.796 1.782 1.771 1.761 1.753 " \
 	      "1.746 1.740 1.734 1.729 1.725 1.721 1.717 1.714 1.711 1.708 1.706 1.703 1.701 1.699 1.697", T, " ")
 	if (target == "") target = 0.97
+	MIN_ROUNDS = 10
 }
 
 NF >= 4 && $3 > 0 && $4 > 0 {
@@ -102,7 +105,7 @@ END {
 		exit 1
 	}
 	for (i = 1; i <= NG; i++) summarize(ORDER[i])
-	if (ALL_LO == "null") verdict = "unresolved"
+	if (ALL_LO == "null" || N["all"] < MIN_ROUNDS) verdict = "unresolved"
 	else if (ALL_LO >= target) verdict = "met"
 	else if (ALL_HI < target) verdict = "missed"
 	else verdict = "unresolved"

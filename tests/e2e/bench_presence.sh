@@ -41,10 +41,12 @@ check "nine: median and its interval" \
 	"0.9800 0.9200 1.0400"
 check "nine: no rate within given" "$(field all inrun "$TEST_TMP/nine.out")" null
 
-for i in 1 2 3 4 5 6 7 8; do echo "$i sel-tcp-prepared 1000 $((995 + i % 2 * 10))"; done >"$TEST_TMP/close"
+for i in 1 2 3 4 5 6 7 8 9 10; do echo "$i sel-tcp-prepared 1000 $((995 + i % 2 * 10))"; done >"$TEST_TMP/close"
 check "rounds at 0.995 and 1.005: met" "$(awk -f "$AWKF" "$TEST_TMP/close" | awk '$1 == "target" { print $3 }')" met
 check "... missed against a target of 1.01" \
 	"$(awk -v target=1.01 -f "$AWKF" "$TEST_TMP/close" | awk '$1 == "target" { print $3 }')" missed
+head -n 9 "$TEST_TMP/close" >"$TEST_TMP/nine-close"
+check "... but unresolved in 9 rounds" "$(awk -f "$AWKF" "$TEST_TMP/nine-close" | awk '$1 == "target" { print $3 }')" unresolved
 : >"$TEST_TMP/none"
 awk -f "$AWKF" "$TEST_TMP/none" >/dev/null 2>"$TEST_TMP/none.err"
 check "no rounds: status" $? 1
