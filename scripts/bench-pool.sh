@@ -15,6 +15,7 @@
 # Quick and full runs may be mixed; the fixed-rate workload has no
 # throughput pairs to pool (its rate is set), so it is left out.
 set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 MODE=default
 REPS=4000
@@ -50,42 +51,4 @@ rows=$(
 )
 [ -n "$rows" ] || { echo "bench-pool: no throughput pairs of mode $MODE in the files given" >&2; exit 1; }
 
-awk -v reps="$REPS" -v nfiles="$#" -v mode="$MODE" '
-	function add(w, run, x) {
-		if (!(w in seen)) { seen[w] = 1; if (w != ALL) order[++nw] = w }
-		if (!((w, run) in has)) { has[w, run] = 1; runs[w, ++nr[w]] = run }
-		s[w, run] += x; n[w, run]++; S[w] += x; N[w]++; SS[w] += x * x
-	}
-	BEGIN { ALL = "sel-* together" }
-	{ add($2, $1, $3); if ($2 ~ /^sel-/) add(ALL, $1, $3); if (!($1 in used)) { used[$1] = 1; nused++ } }
-	# The geometric mean of the pairs of the runs drawn (with repeats).
-	# mawk has no asort: a shell sort of v[1..m].
-	function sort(m,   gap, i, j, t) {
-		for (gap = int(m / 2); gap > 0; gap = int(gap / 2))
-			for (i = gap + 1; i <= m; i++) {
-				t = v[i]
-				for (j = i; j > gap && v[j - gap] > t; j -= gap) v[j] = v[j - gap]
-				v[j] = t
-			}
-	}
-	function draw(w,   k, r, sx, nx) {
-		sx = 0; nx = 0
-		for (k = 1; k <= nr[w]; k++) { r = runs[w, 1 + int(rand() * nr[w])]; sx += s[w, r]; nx += n[w, r] }
-		return exp(sx / nx)
-	}
-	END {
-		srand(1)
-		printf "throughput pairs of mode %s pooled over %d run%s of %d given (geometric mean of traced/untraced;\n", mode, nused, nused == 1 ? "" : "s", nfiles
-		printf "90%% interval from resampling whole runs)\n\n"
-		printf "%-18s %5s %6s %8s %17s %9s\n", "workload", "runs", "pairs", "ratio", "90% interval", "sd/pair"
-		if (ALL in seen) order[++nw] = ALL
-		for (i = 1; i <= nw; i++) {
-			w = order[i]
-			for (b = 1; b <= reps; b++) v[b] = draw(w)
-			sort(reps)
-			m = S[w] / N[w]; sd = sqrt((SS[w] / N[w] - m * m) > 0 ? SS[w] / N[w] - m * m : 0)
-			printf "%-18s %5d %6d %8.3f %8.3f..%-7.3f %9.3f\n", w, nr[w], N[w], exp(m),
-				v[int(reps * 0.05) + 1], v[int(reps * 0.95)], sd
-			delete v
-		}
-	}' <<<"$rows"
+awk -v reps="$REPS" -v nfiles="$#" -v mode="$MODE" -f "$HERE/bench/stats.awk" -f "$HERE/bench/pool.awk" <<<"$rows"

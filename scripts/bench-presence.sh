@@ -100,6 +100,7 @@ one_run() {
 	fi
 	[ "$WARM" = 0 ] || pgb "$tr" -n -S -M "$mode" -c 4 -j 2 -T "$WARM" >/dev/null 2>&1 ||
 		bdie "warm-up pgbench failed (round $k, $arm)"
+	# Both arms log each transaction, so the logging costs both alike; the traced arm's log gives its rate within.
 	pgb "$tr" -n -S -M "$mode" -c 4 -j 2 -T "$SECS" -l --log-prefix="$BENCH_TMP/ir.$arm.$k" >"$out" 2>&1 ||
 		bdie "pgbench failed (round $k, $arm): $(tail -n 1 "$out")"
 	if [ "$arm" = traced ]; then
@@ -130,12 +131,13 @@ for ((k = 1; k <= ROUNDS; k++)); do
 		"$k" "$w" "$ut" "$tt" "$(awk -v u="$ut" -v t="$tt" 'BEGIN { print t / u }')" "$ir"
 done
 
-SUMMARY=$(awk -v target="$TARGET" -f "$HERE/bench/presence.awk" "$ROUNDS_FILE")
+SUMMARY=$(awk -v target="$TARGET" -f "$HERE/bench/stats.awk" -f "$HERE/bench/presence.awk" "$ROUNDS_FILE")
 T_END=$(now_s)
 echo
 awk '$1 != "target" {
+		for (i = 2; i < NF; i += 2) f[$i] = $(i + 1)
 		printf "%-18s %3d rounds  mean %s (90%%: %s..%s)  median %s (%s..%s)  slower traced %d  within %s\n",
-			$1, $3, $5, $7, $9, $11, $13, $15, $17, $19 }
+			$1, f["n"], f["geo"], f["lo"], f["hi"], f["median"], f["mlo"], f["mhi"], f["below"], f["inrun"] }
 	$1 == "target" { printf "\nthroughput >= %s of untraced: %s\n", $2, $3 }' <<<"$SUMMARY"
 
 jq -n --arg sha "$DBLAT_SHA" --arg kernel "$(uname -r)" --argjson ncpu "$(nproc)" \
@@ -150,10 +152,10 @@ jq -n --arg sha "$DBLAT_SHA" --arg kernel "$(uname -r)" --argjson ncpu "$(nproc)
 	  rounds: [ $rounds | split("\n")[] | select(length > 0) | split(" ")
 	            | { round: (.[0] | tonumber), workload: .[1], untraced_tps: (.[2] | tonumber),
 	                traced_tps: (.[3] | tonumber), inrun: (.[4] | num) } ],
-	  groups: [ $summary | split("\n")[] | select(startswith("target ") | not) | split(" ")
-	            | { group: .[0], n: (.[2] | tonumber), geo: (.[4] | num), lo: (.[6] | num), hi: (.[8] | num),
-	                median: (.[10] | num), median_lo: (.[12] | num), median_hi: (.[14] | num),
-	                slower_traced: (.[16] | tonumber), inrun_median: (.[18] | num) } ],
+	  groups: [ $summary | split("\n")[] | select(length > 0 and (startswith("target ") | not)) | split(" ") as $f
+	            | ([range(1; $f | length; 2) | {($f[.]): ($f[. + 1] | num)}] | add) as $v
+	            | { group: $f[0], n: $v.n, geo: $v.geo, lo: $v.lo, hi: $v.hi, median: $v.median,
+	                median_lo: $v.mlo, median_hi: $v.mhi, slower_traced: $v.below, inrun_median: $v.inrun } ],
 	  target: ($summary | split("\n")[] | select(startswith("target ")) | split(" ")
 	           | { ratio: (.[1] | tonumber), verdict: .[2] }) }' >"$OUT"
 blog "results: $OUT ($(awk -v a="$T_START" -v b="$T_END" 'BEGIN { printf "%.0f", b - a }') s)"

@@ -1,4 +1,5 @@
-# Summary of scripts/bench-presence.sh's rounds. Input, one round a line:
+# Summary of scripts/bench-presence.sh's rounds (after stats.awk:
+# awk -f stats.awk -f presence.awk ROUNDS). Input, one round a line:
 #   ROUND WORKLOAD UNTRACED_TPS TRACED_TPS [INRUN]
 # INRUN: the traced run's rate within it (inrun.awk's ratio), or "null".
 # Per group (all rounds, each transport, each workload) one line:
@@ -21,19 +22,6 @@ function tq(df) {
 	return 1.645
 }
 
-function sortn(a, n, i, j, x) {
-	for (i = 2; i <= n; i++) {
-		x = a[i]
-		for (j = i - 1; j >= 1 && a[j] > x; j--)
-			a[j + 1] = a[j]
-		a[j + 1] = x
-	}
-}
-
-function median(a, n) {
-	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
-
 function fmt(x) {
 	return x == "null" ? "null" : sprintf("%.4f", x)
 }
@@ -51,7 +39,7 @@ function summarize(g, n, i, s, m, v, se, t, k, lo, hi, mlo, mhi, xs, ir, nir, b)
 	lo = n > 1 ? exp(m - t * se) : "null"
 	hi = n > 1 ? exp(m + t * se) : "null"
 	for (i = 1; i <= n; i++) xs[i] = L[g, i]
-	sortn(xs, n)
+	sort_num(xs, n)
 	# Rank k from each end: P(Binomial(n, 1/2) < k) <= 5%, normal approximation.
 	k = int(n / 2 - 0.8224 * sqrt(n))
 	mlo = mhi = "null"
@@ -62,11 +50,11 @@ function summarize(g, n, i, s, m, v, se, t, k, lo, hi, mlo, mhi, xs, ir, nir, b)
 	nir = 0
 	for (i = 1; i <= n; i++)
 		if (IR[g, i] != "null") ir[++nir] = IR[g, i]
-	sortn(ir, nir)
+	sort_num(ir, nir)
 	b = 0
 	for (i = 1; i <= n; i++) b += L[g, i] < 0
 	printf "%s n %d geo %s lo %s hi %s median %s mlo %s mhi %s below %d inrun %s\n", g, n, fmt(exp(m)),
-		fmt(lo), fmt(hi), fmt(exp(median(xs, n))), fmt(mlo), fmt(mhi), b, nir ? fmt(median(ir, nir)) : "null"
+		fmt(lo), fmt(hi), fmt(exp(median_sorted(xs, n))), fmt(mlo), fmt(mhi), b, nir ? fmt(median_sorted(ir, nir)) : "null"
 	if (g == "all") {
 		ALL_LO = lo
 		ALL_HI = hi

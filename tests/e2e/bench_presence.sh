@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/bench/presence.awk, the statistics of scripts/bench-presence.sh, on
+# scripts/bench/presence.awk (with stats.awk), the statistics of scripts/bench-presence.sh, on
 # made-up rounds whose answers are known: the geometric mean of
 # traced/untraced with its t interval, per transport and per workload; the
 # median with its order-statistic interval once there are 7 rounds or more;
@@ -9,7 +9,7 @@
 set -u
 # shellcheck source=tests/lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
-AWKF="$(dirname "$0")/../../scripts/bench/presence.awk"
+BENCH="$(dirname "$0")/../../scripts/bench"
 SCRIPT="$(dirname "$0")/../../scripts/bench-presence.sh"
 
 # field GROUP NAME FILE: the value after NAME on GROUP's line.
@@ -17,7 +17,7 @@ field() { awk -v g="$1" -v n="$2" '$1 == g { for (i = 2; i < NF; i += 2) if ($i 
 
 printf '%s\n' '1 sel-unix-simple 100 110 1.0' '2 sel-tcp-simple 100 90 null' \
 	'3 sel-unix-simple 200 200 0.98' '4 sel-tcp-prepared 100 100 1.02' >"$TEST_TMP/four"
-awk -f "$AWKF" "$TEST_TMP/four" >"$TEST_TMP/four.out" 2>&1
+awk -f "$BENCH/stats.awk" -f "$BENCH/presence.awk" "$TEST_TMP/four" >"$TEST_TMP/four.out" 2>&1
 check "four rounds: status" $? 0
 cat "$TEST_TMP/four.out"
 check "all: (1.1 x 0.9 x 1 x 1)^(1/4)" "$(field all geo "$TEST_TMP/four.out")" 0.9975
@@ -35,20 +35,20 @@ check "four rounds: unresolved" "$(awk '$1 == "target" { print $2, $3 }' "$TEST_
 for i in 0 1 2 3 4 5 6 7 8; do
 	echo "$i sel-unix-prepared 1000 $((900 + 20 * i))"
 done >"$TEST_TMP/nine"
-awk -f "$AWKF" "$TEST_TMP/nine" >"$TEST_TMP/nine.out"
+awk -f "$BENCH/stats.awk" -f "$BENCH/presence.awk" "$TEST_TMP/nine" >"$TEST_TMP/nine.out"
 check "nine: median and its interval" \
 	"$(field all median "$TEST_TMP/nine.out") $(field all mlo "$TEST_TMP/nine.out") $(field all mhi "$TEST_TMP/nine.out")" \
 	"0.9800 0.9200 1.0400"
 check "nine: no rate within given" "$(field all inrun "$TEST_TMP/nine.out")" null
 
 for i in 1 2 3 4 5 6 7 8 9 10; do echo "$i sel-tcp-prepared 1000 $((995 + i % 2 * 10))"; done >"$TEST_TMP/close"
-check "rounds at 0.995 and 1.005: met" "$(awk -f "$AWKF" "$TEST_TMP/close" | awk '$1 == "target" { print $3 }')" met
+check "rounds at 0.995 and 1.005: met" "$(awk -f "$BENCH/stats.awk" -f "$BENCH/presence.awk" "$TEST_TMP/close" | awk '$1 == "target" { print $3 }')" met
 check "... missed against a target of 1.01" \
-	"$(awk -v target=1.01 -f "$AWKF" "$TEST_TMP/close" | awk '$1 == "target" { print $3 }')" missed
+	"$(awk -v target=1.01 -f "$BENCH/stats.awk" -f "$BENCH/presence.awk" "$TEST_TMP/close" | awk '$1 == "target" { print $3 }')" missed
 head -n 9 "$TEST_TMP/close" >"$TEST_TMP/nine-close"
-check "... but unresolved in 9 rounds" "$(awk -f "$AWKF" "$TEST_TMP/nine-close" | awk '$1 == "target" { print $3 }')" unresolved
+check "... but unresolved in 9 rounds" "$(awk -f "$BENCH/stats.awk" -f "$BENCH/presence.awk" "$TEST_TMP/nine-close" | awk '$1 == "target" { print $3 }')" unresolved
 : >"$TEST_TMP/none"
-awk -f "$AWKF" "$TEST_TMP/none" >/dev/null 2>"$TEST_TMP/none.err"
+awk -f "$BENCH/stats.awk" -f "$BENCH/presence.awk" "$TEST_TMP/none" >/dev/null 2>"$TEST_TMP/none.err"
 check "no rounds: status" $? 1
 check "no rounds: one line" "$(grep -c . "$TEST_TMP/none.err")" 1
 
